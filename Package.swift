@@ -1,0 +1,44 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Numeric kernels are written against pointers and SIMD types; the Swift 5 language mode keeps
+// closures over raw pointers (used by the thread pool) free of Sendable ceremony.
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v5),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "swift-sd",
+    products: [
+        .library(name: "Tensor", targets: ["Tensor"]),
+        .library(name: "Samplers", targets: ["Samplers"]),
+        .library(name: "Diffusion", targets: ["Diffusion"]),
+        .library(name: "Server", targets: ["Server"]),
+        .executable(name: "sd", targets: ["sd"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+    ],
+    targets: [
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .target(name: "Tensor", dependencies: ["CBLAS"], swiftSettings: swiftSettings),
+        .target(name: "Samplers", dependencies: ["Tensor"], swiftSettings: swiftSettings),
+        .target(name: "Diffusion", dependencies: ["Tensor", "Samplers", "CPNG"], swiftSettings: swiftSettings),
+        .target(name: "Server", dependencies: ["Diffusion"], swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "sd",
+            dependencies: ["Server", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "TensorBenchmark", dependencies: ["Tensor"], path: "Benchmarks/TensorBenchmark",
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "TensorTests", dependencies: ["Tensor"], exclude: ["Reference/README.md"],
+            resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
+        .testTarget(name: "SamplersTests", dependencies: ["Samplers"], swiftSettings: swiftSettings),
+        .testTarget(name: "DiffusionTests", dependencies: ["Diffusion"], swiftSettings: swiftSettings),
+        .testTarget(name: "ServerTests", dependencies: ["Server"], swiftSettings: swiftSettings),
+    ]
+)

@@ -1,0 +1,2 @@
+import Samplers
+import Tensor

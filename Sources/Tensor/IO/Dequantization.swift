@@ -1,0 +1,85 @@
+/// Decoding of every stored element type to Float32.
+///
+/// Plain types are converted here; the GGUF block formats are in `QuantizedBlocks`.
+public enum Dequantization {
+    /// Decodes `count` elements of type `dtype` starting at `source` (block-aligned for quantized
+    /// types) into `destination`. `bool` decodes to 0 and 1.
+    public static func decode(
+        _ dtype: DType, from source: UnsafeRawPointer, count: Int, into destination: UnsafeMutablePointer<Float>
+    ) {
+        switch dtype {
+        case .f32: destination.update(from: source.assumingMemoryBound(to: Float.self), count: count)
+        case .f16: halfToFloat(source.assumingMemoryBound(to: UInt16.self), count: count, into: destination)
+        case .bf16: bfloat16ToFloat(source.assumingMemoryBound(to: UInt16.self), count: count, into: destination)
+        case .f64: convert(source, as: Double.self, count: count, into: destination) { Float($0) }
+        case .i64: convert(source, as: Int64.self, count: count, into: destination) { Float($0) }
+        case .i32: convert(source, as: Int32.self, count: count, into: destination) { Float($0) }
+        case .i16: convert(source, as: Int16.self, count: count, into: destination) { Float($0) }
+        case .i8: convert(source, as: Int8.self, count: count, into: destination) { Float($0) }
+        case .u8, .bool: convert(source, as: UInt8.self, count: count, into: destination) { Float($0) }
+        case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .q8_K:
+            QuantizedBlocks.decode(dtype, from: source, count: count, into: destination)
+        }
+    }
+
+    // Files are little-endian and so is every machine we run on; unaligned loads keep odd offsets safe.
+    @inline(__always)
+    private static func convert<T>(
+        _ source: UnsafeRawPointer, as: T.Type, count: Int, into destination: UnsafeMutablePointer<Float>,
+        _ f: (T) -> Float
+    ) {
+        for i in 0..<count {
+            destination[i] = f(source.loadUnaligned(fromByteOffset: i * MemoryLayout<T>.size, as: T.self))
+        }
+    }
+
+    /// IEEE binary16 to binary32, exact for every input (subnormals, infinities and NaN included).
+    @inline(__always)
+    public static func halfToFloat(_ h: UInt16) -> Float {
+        let sign = UInt32(h & 0x8000) << 16
+        let magnitude = UInt32(h & 0x7FFF)
+        // Shifting exponent and mantissa into place and scaling by 2^112 re-biases the exponent
+        // (15 -> 127) and normalizes half subnormals, exactly, without a branch.
+        var f = Float(bitPattern: magnitude << 13) * 0x1p112
+        if magnitude >= 0x7C00 { f = Float(bitPattern: (magnitude << 13) | 0x7F80_0000) }
+        return Float(bitPattern: f.bitPattern | sign)
+    }
+
+    /// Converts `count` binary16 values.
+    public static func halfToFloat(_ source: UnsafePointer<UInt16>, count: Int, into destination: UnsafeMutablePointer<Float>) {
+        for i in 0..<count { destination[i] = halfToFloat(source[i]) }
+    }
+
+    /// bfloat16 is the upper half of a binary32.
+    public static func bfloat16ToFloat(
+        _ source: UnsafePointer<UInt16>, count: Int, into destination: UnsafeMutablePointer<Float>
+    ) {
+        for i in 0..<count { destination[i] = Float(bitPattern: UInt32(source[i]) << 16) }
+    }
+
+    /// Float to IEEE binary16 with round-to-nearest-even (overflow to infinity, NaN kept).
+    public static func floatToHalf(_ value: Float) -> UInt16 {
+        let bits = value.bitPattern
+        let sign = UInt16((bits >> 16) & 0x8000)
+        if value.isNaN { return sign | 0x7E00 }
+        let magnitude = Float(bitPattern: bits & 0x7FFF_FFFF)
+        if magnitude >= 65520 { return sign | 0x7C00 }
+        if magnitude < 0x1p-14 {
+            // Subnormal half: round magnitude / 2^-24 to the nearest integer, ties to even.
+            return sign | UInt16((magnitude * 0x1p24).rounded(.toNearestOrEven))
+        }
+        let b = magnitude.bitPattern
+        var half = (b >> 13) &- (112 << 10)
+        let rest = b & 0x1FFF
+        if rest > 0x1000 || (rest == 0x1000 && (half & 1) == 1) { half += 1 }
+        return sign | UInt16(half)
+    }
+
+    /// Float to bfloat16 with round-to-nearest-even (NaN kept quiet).
+    public static func floatToBFloat16(_ value: Float) -> UInt16 {
+        let bits = value.bitPattern
+        if value.isNaN { return UInt16(bits >> 16) | 0x40 }
+        let rounded = bits &+ 0x7FFF &+ ((bits >> 16) & 1)
+        return UInt16(rounded >> 16)
+    }
+}

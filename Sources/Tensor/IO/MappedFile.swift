@@ -1,0 +1,53 @@
+import Foundation
+
+/// A read-only memory mapping of a whole file. Weight tensors point into it, so a model never
+/// holds a second full copy of its weights; the mapping lives as long as any tensor view of it.
+public final class MappedFile: @unchecked Sendable {
+    /// The path it was opened with (used in error messages).
+    public let path: String
+    /// The file's bytes.
+    public let bytes: UnsafeRawBufferPointer
+
+    /// Maps `path` read-only.
+    /// - Throws: `WeightError.cannotOpen` if the file cannot be opened or mapped.
+    public init(path: String) throws {
+        self.path = path
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw WeightError.cannotOpen(file: path, reason: String(cString: strerror(errno))) }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            throw WeightError.cannotOpen(file: path, reason: String(cString: strerror(errno)))
+        }
+        guard (info.st_mode & S_IFMT) == S_IFREG else { throw WeightError.cannotOpen(file: path, reason: "not a regular file") }
+        let size = Int(info.st_size)
+        if size == 0 {
+            bytes = UnsafeRawBufferPointer(start: nil, count: 0)
+            return
+        }
+        guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), base != MAP_FAILED else {
+            throw WeightError.cannotOpen(file: path, reason: "mmap: " + String(cString: strerror(errno)))
+        }
+        bytes = UnsafeRawBufferPointer(start: base, count: size)
+    }
+
+    /// Wraps bytes already in memory (tests, in-memory files). The buffer is copied.
+    public init(name: String, data: [UInt8]) {
+        path = name
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(data.count, 1), alignment: 64)
+        data.withUnsafeBytes { buffer.copyMemory(from: $0) }
+        bytes = UnsafeRawBufferPointer(start: buffer.baseAddress, count: data.count)
+        ownsHeapCopy = true
+    }
+
+    private var ownsHeapCopy = false
+
+    deinit {
+        guard let base = bytes.baseAddress else { return }
+        if ownsHeapCopy {
+            base.deallocate()
+        } else {
+            munmap(UnsafeMutableRawPointer(mutating: base), bytes.count)
+        }
+    }
+}

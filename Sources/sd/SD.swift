@@ -1,0 +1,7 @@
+import ArgumentParser
+
+@main
+struct SD: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sd", abstract: "Stable Diffusion on the CPU, in Swift.")
+}
