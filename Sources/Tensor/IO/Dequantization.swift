@@ -8,9 +8,11 @@ public enum Dequantization {
         _ dtype: DType, from source: UnsafeRawPointer, count: Int, into destination: UnsafeMutablePointer<Float>
     ) {
         switch dtype {
-        case .f32: destination.update(from: source.assumingMemoryBound(to: Float.self), count: count)
-        case .f16: halfToFloat(source.assumingMemoryBound(to: UInt16.self), count: count, into: destination)
-        case .bf16: bfloat16ToFloat(source.assumingMemoryBound(to: UInt16.self), count: count, into: destination)
+        // Tensors in a mapped file need not be aligned (a safetensors header has any length), so
+        // every load here is an unaligned one.
+        case .f32: UnsafeMutableRawPointer(destination).copyMemory(from: source, byteCount: count * 4)
+        case .f16: convert(source, as: UInt16.self, count: count, into: destination) { halfToFloat($0) }
+        case .bf16: convert(source, as: UInt16.self, count: count, into: destination) { Float(bitPattern: UInt32($0) << 16) }
         case .f64: convert(source, as: Double.self, count: count, into: destination) { Float($0) }
         case .i64: convert(source, as: Int64.self, count: count, into: destination) { Float($0) }
         case .i32: convert(source, as: Int32.self, count: count, into: destination) { Float($0) }
@@ -22,7 +24,7 @@ public enum Dequantization {
         }
     }
 
-    // Files are little-endian and so is every machine we run on; unaligned loads keep odd offsets safe.
+    // Files are little-endian and so is every machine we run on.
     @inline(__always)
     private static func convert<T>(
         _ source: UnsafeRawPointer, as: T.Type, count: Int, into destination: UnsafeMutablePointer<Float>,
@@ -43,18 +45,6 @@ public enum Dequantization {
         var f = Float(bitPattern: magnitude << 13) * 0x1p112
         if magnitude >= 0x7C00 { f = Float(bitPattern: (magnitude << 13) | 0x7F80_0000) }
         return Float(bitPattern: f.bitPattern | sign)
-    }
-
-    /// Converts `count` binary16 values.
-    public static func halfToFloat(_ source: UnsafePointer<UInt16>, count: Int, into destination: UnsafeMutablePointer<Float>) {
-        for i in 0..<count { destination[i] = halfToFloat(source[i]) }
-    }
-
-    /// bfloat16 is the upper half of a binary32.
-    public static func bfloat16ToFloat(
-        _ source: UnsafePointer<UInt16>, count: Int, into destination: UnsafeMutablePointer<Float>
-    ) {
-        for i in 0..<count { destination[i] = Float(bitPattern: UInt32(source[i]) << 16) }
     }
 
     /// Float to IEEE binary16 with round-to-nearest-even (overflow to infinity, NaN kept).
