@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "Diffusion", targets: ["Diffusion"]),
         .library(name: "Server", targets: ["Server"]),
         .executable(name: "sd", targets: ["sd"]),
+        .executable(name: "sampler-lab", targets: ["SamplerLab"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
@@ -32,12 +33,18 @@ let package = Package(
             dependencies: ["Server", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: swiftSettings),
         .executableTarget(
+            name: "SamplerLab",
+            dependencies: ["Samplers", "Tensor", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: swiftSettings),
+        .executableTarget(
             name: "TensorBenchmark", dependencies: ["Tensor"], path: "Benchmarks/TensorBenchmark",
             swiftSettings: swiftSettings),
         .testTarget(
             name: "TensorTests", dependencies: ["Tensor"], exclude: ["Reference/README.md"],
             resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
-        .testTarget(name: "SamplersTests", dependencies: ["Samplers"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "SamplersTests", dependencies: ["Samplers", "Tensor"], resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings),
         .testTarget(name: "DiffusionTests", dependencies: ["Diffusion"], swiftSettings: swiftSettings),
         .testTarget(name: "ServerTests", dependencies: ["Server"], swiftSettings: swiftSettings),
     ]

@@ -1,0 +1,29 @@
+import Tensor
+
+/// Latent Consistency Model sampling (Luo et al. 2023, Algorithm 1): jump to the model's x0
+/// estimate, then re-noise it to the next sigma with fresh noise.
+///
+/// Matches stable-diffusion.cpp `lcm` and ComfyUI `sample_lcm` for eps and v models (no LCM
+/// boundary-condition scalings, as stable-diffusion.cpp). Use with the `lcm` schedule, cfg 1 and
+/// 2 to 8 steps.
+public struct LCMSampler: Sampler {
+    public init() {}
+
+    public func sample(
+        _ x: Tensor, sigmas: [Float], denoiser: some Denoiser, noise: inout some RandomSource,
+        onStep: (SamplerStep) throws -> Void
+    ) throws -> Tensor {
+        validate(sigmas, sampler: "lcm")
+        var x = x
+        let count = sigmas.count - 1
+        for i in 0..<count {
+            let denoised = try denoiser.denoise(x, sigma: sigmas[i])
+            x = denoised
+            if sigmas[i + 1] > 0 {
+                x = .weightedSum((1, denoised), (sigmas[i + 1], noise.normal(shape: x.shape)))
+            }
+            try onStep(SamplerStep(index: i, count: count, sigma: sigmas[i], sigmaNext: sigmas[i + 1], x: x, denoised: denoised))
+        }
+        return x
+    }
+}
