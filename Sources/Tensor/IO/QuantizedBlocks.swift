@@ -71,8 +71,8 @@ public enum QuantizedBlocks {
         let qh = UInt32(littleEndian: x.loadUnaligned(fromByteOffset: 2, as: UInt32.self))
         for j in 0..<16 {
             let q = byte(x, 6 + j)
-            let lo = Int32(q & 15) | Int32((qh >> UInt32(j)) & 1) << 4
-            let hi = Int32(q >> 4) | Int32((qh >> UInt32(j + 16)) & 1) << 4
+            let lo = Int32(q & 15) | Int32((qh &>> UInt32(j)) & 1) << 4
+            let hi = Int32(q >> 4) | Int32((qh &>> UInt32(j + 16)) & 1) << 4
             y[j] = d * Float(lo - 16)
             y[j + 16] = d * Float(hi - 16)
         }
@@ -84,8 +84,8 @@ public enum QuantizedBlocks {
         let qh = UInt32(littleEndian: x.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
         for j in 0..<16 {
             let q = byte(x, 8 + j)
-            let lo = UInt32(q & 15) | ((qh >> UInt32(j)) & 1) << 4
-            let hi = UInt32(q >> 4) | ((qh >> UInt32(j + 16)) & 1) << 4
+            let lo = UInt32(q & 15) | ((qh &>> UInt32(j)) & 1) << 4
+            let hi = UInt32(q >> 4) | ((qh &>> UInt32(j + 16)) & 1) << 4
             y[j] = d * Float(lo) + m
             y[j + 16] = d * Float(hi) + m
         }
@@ -112,7 +112,7 @@ public enum QuantizedBlocks {
                     let sc = byte(x, 8 * h + 2 * j + s)
                     let dl = d * Float(sc & 15), ml = dmin * Float(sc >> 4)
                     for l in 0..<16 {
-                        out[l] = dl * Float((byte(x, qs + 16 * s + l) >> shift) & 3) - ml
+                        out[l] = dl * Float((byte(x, qs + 16 * s + l) &>> shift) & 3) - ml
                     }
                     out += 16
                 }
@@ -130,16 +130,16 @@ public enum QuantizedBlocks {
             let qs = 32 + 32 * h
             for j in 0..<4 {
                 let shift = UInt8(2 * j)
-                let mask = UInt8(1) << UInt8(4 * h + j)
+                let mask = UInt8(1) &<< UInt8(4 * h + j)
                 for s in 0..<2 {
                     // Scale k: low 4 bits in byte k (or the high nibble of byte k - 8), high 2 bits
                     // in byte 8 + k % 4 at bit 2 * (k / 4).
                     let k = 8 * h + 2 * j + s
                     let low = k < 8 ? byte(x, sc + k) & 15 : byte(x, sc + k - 8) >> 4
-                    let high = (byte(x, sc + 8 + k % 4) >> UInt8(2 * (k / 4))) & 3
+                    let high = (byte(x, sc + 8 + k % 4) &>> UInt8(2 * (k / 4))) & 3
                     let dl = d * Float(Int32(low | high << 4) - 32)
                     for l in 0..<16 {
-                        let q2 = Int32((byte(x, qs + 16 * s + l) >> shift) & 3)
+                        let q2 = Int32((byte(x, qs + 16 * s + l) &>> shift) & 3)
                         let hb = byte(x, 16 * s + l) & mask
                         out[l] = dl * Float(q2 - (hb != 0 ? 0 : 4))
                     }
@@ -184,7 +184,7 @@ public enum QuantizedBlocks {
         for p in 0..<4 {
             let (s1, m1) = scaleMin(x, 4, 2 * p), (s2, m2) = scaleMin(x, 4, 2 * p + 1)
             let d1 = d * s1, dm1 = dmin * m1, d2 = d * s2, dm2 = dmin * m2
-            let lowBit = UInt8(1) << UInt8(2 * p), highBit = UInt8(2) << UInt8(2 * p)
+            let lowBit = UInt8(1) &<< UInt8(2 * p), highBit = UInt8(2) &<< UInt8(2 * p)
             let qs = 48 + 32 * p
             let out = y + 64 * p
             for l in 0..<32 {
@@ -200,18 +200,22 @@ public enum QuantizedBlocks {
         let d = half(x, 208)
         for h in 0..<2 {
             let ql = 64 * h, qh = 128 + 32 * h, sc = 192 + 8 * h
-            let out = y + 128 * h
-            for l in 0..<32 {
-                let g = l / 16
-                let a = byte(x, ql + l), b = byte(x, ql + l + 32), hb = byte(x, qh + l)
-                let q1 = Int32((a & 15) | (hb & 3) << 4) - 32
-                let q2 = Int32((b & 15) | ((hb >> 2) & 3) << 4) - 32
-                let q3 = Int32((a >> 4) | ((hb >> 4) & 3) << 4) - 32
-                let q4 = Int32((b >> 4) | ((hb >> 6) & 3) << 4) - 32
-                out[l] = d * scale(x, sc + g) * Float(q1)
-                out[l + 32] = d * scale(x, sc + g + 2) * Float(q2)
-                out[l + 64] = d * scale(x, sc + g + 4) * Float(q3)
-                out[l + 96] = d * scale(x, sc + g + 6) * Float(q4)
+            // Elements l < 16 and l >= 16 of each 32-run use scales g = 0 and 1: hoist them.
+            for g in 0..<2 {
+                let d1 = d * scale(x, sc + g), d2 = d * scale(x, sc + g + 2)
+                let d3 = d * scale(x, sc + g + 4), d4 = d * scale(x, sc + g + 6)
+                let out = y + 128 * h
+                for l in (16 * g)..<(16 * g + 16) {
+                    let a = byte(x, ql + l), b = byte(x, ql + l + 32), hb = byte(x, qh + l)
+                    let q1 = Int32((a & 15) | (hb & 3) << 4) - 32
+                    let q2 = Int32((b & 15) | ((hb >> 2) & 3) << 4) - 32
+                    let q3 = Int32((a >> 4) | ((hb >> 4) & 3) << 4) - 32
+                    let q4 = Int32((b >> 4) | ((hb >> 6) & 3) << 4) - 32
+                    out[l] = d1 * Float(q1)
+                    out[l + 32] = d2 * Float(q2)
+                    out[l + 64] = d3 * Float(q3)
+                    out[l + 96] = d4 * Float(q4)
+                }
             }
         }
     }
