@@ -34,9 +34,10 @@ struct ByteCursor {
     func checkCount(_ count: UInt64, minimumBytes: Int) throws -> Int {
         let (needed, overflow) = count.multipliedReportingOverflow(by: UInt64(max(minimumBytes, 1)))
         guard !overflow, needed <= UInt64(remaining) else {
-            let end = overflow ? UInt64.max : UInt64(offset) &+ needed
+            let (end, endOverflow) = UInt64(offset).addingReportingOverflow(needed)
             throw WeightError.truncated(
-                file: file, expectedBytes: end > UInt64(Int.max) ? Int.max : Int(end), actualBytes: bytes.count)
+                file: file, expectedBytes: overflow || endOverflow ? Int.max : Int(clamping: end),
+                actualBytes: bytes.count)
         }
         return Int(count)
     }
