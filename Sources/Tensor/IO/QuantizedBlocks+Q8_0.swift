@@ -6,7 +6,8 @@ extension QuantizedBlocks {
     /// Per block: `d = max|x| / 127`, `id = d != 0 ? 1 / d : 0`, `q = roundf(x * id)` (half away
     /// from zero), and `d` is stored as fp16 (round to nearest even). `id` comes from the float32
     /// `d`, not the fp16 one, as in ggml. Non-finite input cannot trap: a NaN product stores 0.
-    public static func encodeQ8_0(_ source: UnsafePointer<Float>, count: Int, into destination: UnsafeMutableRawPointer) {
+    public static func encodeQ8_0(_ source: UnsafePointer<Float>, count: Int, into destination: UnsafeMutableRawPointer)
+    {
         precondition(count % 32 == 0, "encodeQ8_0: \(count) elements is not a whole number of 32-element blocks")
         for b in 0..<(count / 32) {
             let x = source + 32 * b
