@@ -1,7 +1,7 @@
 """Builds Tests/TensorTests/Fixtures/random_goldens.json, the small fixture of RandomTests.
 
 Run by hand (never in CI), from the repository root:
-    /work/pyref/bin/python Tests/Golden/extract_random_goldens.py [path/to/shared/goldens]
+    python Tests/Golden/extract_random_goldens.py [path/to/shared/goldens]
 
 Sources of the values (each case names its own):
 - "torch-cuda", "torch-cpu": excerpts of shared/goldens/torch_{cuda,cpu}_randn.safetensors

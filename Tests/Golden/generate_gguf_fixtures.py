@@ -2,7 +2,7 @@
 
 Run on a developer machine, never in CI (CI reads the committed files):
 
-    /work/pyref/bin/python Tests/Golden/generate_gguf_fixtures.py
+    python Tests/Golden/generate_gguf_fixtures.py
 
 Needs numpy and the `gguf` PyPI package (0.19.0 when the committed files were made).
 

@@ -4,7 +4,7 @@ import Testing
 @testable import Tensor
 
 // Fixtures written by the gguf PyPI package (0.19.0, numpy 1.26.4):
-//   /work/pyref/bin/python Tests/Golden/generate_gguf_fixtures.py
+//   python Tests/Golden/generate_gguf_fixtures.py
 // gguf_types.gguf holds random block bytes (finite scales) of every block type; gguf_types_expected.gguf
 // holds what gguf.quants.dequantize returns for them, as F32 tensors of the same names.
 @Suite struct QuantizationTests {

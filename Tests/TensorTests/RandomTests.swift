@@ -3,7 +3,7 @@ import Testing
 @testable import Tensor
 
 /// Reference values for the random generators: Fixtures/random_goldens.json, made by
-///     /work/pyref/bin/python Tests/Golden/extract_random_goldens.py /work/shared/goldens
+///     python Tests/Golden/extract_random_goldens.py ../shared/goldens
 /// from torch's own `randn` output (CPU and CUDA), a transcription of stable-diffusion.cpp's
 /// Philox generator, and Tests/Golden/std_default_randn.cpp built with g++ (libstdc++).
 struct RandomGoldens: Decodable {
