@@ -108,7 +108,7 @@ extension Tensor {
                 let lo = SIMD16<Float>(repeating: lower), hi = SIMD16<Float>(repeating: upper)
                 var i = range.lowerBound
                 while i + vectorWidth <= range.upperBound {
-                    storeVector(loadVector(x, i).clamped(lowerBound: lo, upperBound: hi), out, i)
+                    storeVector(vectorMin(vectorMax(loadVector(x, i), lo), hi), out, i)
                     i += vectorWidth
                 }
                 while i < range.upperBound {

@@ -36,7 +36,7 @@ enum SoftmaxKernel {
         var vmax = SIMD16<Float>(repeating: -.infinity)
         var i = 0
         while i + vectorWidth <= n {
-            vmax = pointwiseMax(vmax, loadVector(x, i))
+            vmax = vectorMax(vmax, loadVector(x, i))
             i += vectorWidth
         }
         var m = vmax.max()
