@@ -103,7 +103,6 @@ enum FlashAttention {
         }
     }
 
-    // swiftlint:disable:next function_parameter_count
     private static func processBlock(
         q: UnsafePointer<Float>, qRow: Int, k: UnsafePointer<Float>, kRow: Int, v: UnsafePointer<Float>, vRow: Int,
         out: UnsafeMutablePointer<Float>, outRow: Int, rows: Int, lk: Int, d: Int, dv: Int, keyBlock: Int,

@@ -140,7 +140,8 @@ public func linear(_ x: Tensor, weight: WeightMatrix, bias: Tensor? = nil) -> Te
             // Bias is written first and accumulated onto (beta = 1), saving a pass over y.
             if let bias {
                 bias.withUnsafeBufferPointer { pb in
-                    for row in 0..<m { (out + row * outFeatures).update(from: pb.baseAddress!, count: outFeatures) }
+                    guard let b = pb.baseAddress else { return }
+                    for row in 0..<m { (out + row * outFeatures).initialize(from: b, count: outFeatures) }
                 }
             } else if inFeatures == 0 {
                 out.initialize(repeating: 0, count: py.count)
