@@ -1,0 +1,226 @@
+import Foundation
+
+/// Scaled dot-product attention over projections laid out as the model produces them:
+/// q [B, Lq, heads·d], k [B, Lk, heads·d], v [B, Lk, heads·dv] -> [B, Lq, heads·dv].
+///
+/// softmax(q·kᵀ · scale) · v per head, with `scale` = 1/√d by default and an fp32 softmax.
+/// Heads are read with strides, so the [B, L, heads, d] -> [B, heads, L, d] permute (and its
+/// inverse on the output) is never materialized.
+public func scaledDotProductAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, heads: Int, scale: Float? = nil) -> Tensor {
+    precondition(
+        q.rank == 3 && k.rank == 3 && v.rank == 3 && heads >= 1,
+        "attention: q \(q.shape), k \(k.shape), v \(v.shape), heads \(heads)")
+    let (batch, lq, lk) = (q.shape[0], q.shape[1], k.shape[1])
+    precondition(
+        k.shape[0] == batch && v.shape[0] == batch && v.shape[1] == lk && q.shape[2] == k.shape[2]
+            && q.shape[2] % heads == 0 && v.shape[2] % heads == 0,
+        "attention: q \(q.shape), k \(k.shape), v \(v.shape), heads \(heads)")
+    let (d, dv) = (q.shape[2] / heads, v.shape[2] / heads)
+    var out = Tensor(uninitializedShape: [batch, lq, heads * dv])
+    FlashAttention.run(
+        q, k, v, into: &out, batch: batch, heads: heads, lq: lq, lk: lk, d: d, dv: dv,
+        scale: scale ?? 1 / Float(d).squareRoot(),
+        // [B, L, heads·d]: a head is a column block of width d.
+        strides: { l, width in (batch: l * heads * width, head: width, row: heads * width) })
+    return out
+}
+
+/// Scaled dot-product attention in PyTorch's layout:
+/// q [B, heads, Lq, d], k [B, heads, Lk, d], v [B, heads, Lk, dv] -> [B, heads, Lq, dv].
+public func scaledDotProductAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, scale: Float? = nil) -> Tensor {
+    precondition(q.rank == 4 && k.rank == 4 && v.rank == 4, "attention: q \(q.shape), k \(k.shape), v \(v.shape)")
+    let (batch, heads, lq, d) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3])
+    let (lk, dv) = (k.shape[2], v.shape[3])
+    precondition(
+        k.shape[0] == batch && k.shape[1] == heads && k.shape[3] == d && v.shape[0] == batch && v.shape[1] == heads
+            && v.shape[2] == lk,
+        "attention: q \(q.shape), k \(k.shape), v \(v.shape)")
+    var out = Tensor(uninitializedShape: [batch, heads, lq, dv])
+    FlashAttention.run(
+        q, k, v, into: &out, batch: batch, heads: heads, lq: lq, lk: lk, d: d, dv: dv,
+        scale: scale ?? 1 / Float(d).squareRoot(),
+        strides: { l, width in (batch: heads * l * width, head: l * width, row: width) })
+    return out
+}
+
+/// Block sizes of the attention kernel.
+public enum AttentionTuning {
+    /// Query rows per work item.
+    public static let queryBlock = 128
+    /// Keys per score block: the [queryBlock, keyBlock] score tile (256 KB) stays in L2.
+    public static let keyBlock = 512
+}
+
+/// Flash-style attention: each work item takes `queryBlock` query rows of one head and walks
+/// the keys in blocks of `keyBlock`, keeping a running row maximum m, running sum l and an
+/// unnormalized output O (online softmax). After key block j with scores S:
+///   m' = max(m, rowmax S), P = exp(S - m'), l = l·exp(m - m') + rowsum P, O = O·exp(m - m') + P·V
+/// and finally out = O / l. Only a [queryBlock, keyBlock] tile of scores exists at any time,
+/// never the [Lq, Lk] matrix (4096² floats = 64 MB per head at SD's first level).
+enum FlashAttention {
+    typealias Strides = (batch: Int, head: Int, row: Int)
+
+    static func run(
+        _ q: Tensor, _ k: Tensor, _ v: Tensor, into out: inout Tensor,
+        batch: Int, heads: Int, lq: Int, lk: Int, d: Int, dv: Int, scale: Float,
+        strides: (_ length: Int, _ width: Int) -> Strides
+    ) {
+        let qs = strides(lq, d), ks = strides(lk, d), vs = strides(lk, dv), os = strides(lq, dv)
+        let bq = AttentionTuning.queryBlock, bk = min(AttentionTuning.keyBlock, max(lk, 1))
+        let queryBlocks = (lq + bq - 1) / bq
+        q.withUnsafeBufferPointer { pq in
+            k.withUnsafeBufferPointer { pk in
+                v.withUnsafeBufferPointer { pv in
+                    out.withUnsafeMutableBufferPointer { po in
+                        guard let qBase = pq.baseAddress, let kBase = pk.baseAddress, let vBase = pv.baseAddress,
+                            let oBase = po.baseAddress, lq > 0, dv > 0
+                        else { return }
+                        if lk == 0 {
+                            // softmax over no keys: define the output as 0 rather than 0/0.
+                            oBase.initialize(repeating: 0, count: po.count)
+                            return
+                        }
+                        Parallel.forEach(batch * heads * queryBlocks) { items in
+                            // One scratch per worker: scores, output accumulator, m and l.
+                            ScratchBuffers.withBuffer(count: bq * bk + bq * dv + 2 * bq) { scratch in
+                                for item in items {
+                                    let block = item % queryBlocks, bh = item / queryBlocks
+                                    let (b, h) = (bh / heads, bh % heads)
+                                    let row0 = block * bq, rows = min(bq, lq - row0)
+                                    processBlock(
+                                        q: qBase + b * qs.batch + h * qs.head + row0 * qs.row, qRow: qs.row,
+                                        k: kBase + b * ks.batch + h * ks.head, kRow: ks.row,
+                                        v: vBase + b * vs.batch + h * vs.head, vRow: vs.row,
+                                        out: oBase + b * os.batch + h * os.head + row0 * os.row, outRow: os.row,
+                                        rows: rows, lk: lk, d: d, dv: dv, keyBlock: bk, scale: scale,
+                                        scratch: scratch, queryBlock: bq)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private static func processBlock(
+        q: UnsafePointer<Float>, qRow: Int, k: UnsafePointer<Float>, kRow: Int, v: UnsafePointer<Float>, vRow: Int,
+        out: UnsafeMutablePointer<Float>, outRow: Int, rows: Int, lk: Int, d: Int, dv: Int, keyBlock: Int,
+        scale: Float, scratch: UnsafeMutablePointer<Float>, queryBlock: Int
+    ) {
+        let scores = scratch  // [rows, n] for the current key block
+        let acc = scratch + queryBlock * keyBlock  // [rows, dv] unnormalized output O
+        let runningMax = acc + queryBlock * dv
+        let runningSum = runningMax + queryBlock
+        runningMax.initialize(repeating: -.infinity, count: rows)
+        runningSum.initialize(repeating: 0, count: rows)
+
+        for key0 in stride(from: 0, to: lk, by: keyBlock) {
+            let n = min(keyBlock, lk - key0)
+            // S = scale · Q Kᵀ for this key block: [rows, d] × [n, d]ᵀ, read straight from the strided heads.
+            Gemm.sgemm(
+                transB: true, m: rows, n: n, k: d, alpha: scale, a: q, lda: qRow, b: k + key0 * kRow, ldb: kRow,
+                beta: 0, c: scores, ldc: n)
+            for i in 0..<rows {
+                let row = scores + i * n
+                let previous = runningMax[i]
+                let newMax = max(previous, rowMaximum(row, count: n))
+                let blockSum = exponentiate(row, count: n, subtracting: newMax)
+                // exp(-inf) = 0 on the first block, which also makes stale O irrelevant (beta = 0 below).
+                let correction = Foundation.exp(previous - newMax)
+                runningSum[i] = runningSum[i] * correction + blockSum
+                runningMax[i] = newMax
+                if key0 > 0 && correction != 1 {
+                    let o = acc + i * dv
+                    for j in 0..<dv { o[j] *= correction }
+                }
+            }
+            // O += P V: [rows, n] × [n, dv]; the first block overwrites, so O needs no zeroing.
+            Gemm.sgemm(
+                m: rows, n: dv, k: n, a: scores, lda: n, b: v + key0 * vRow, ldb: vRow,
+                beta: key0 == 0 ? 0 : 1, c: acc, ldc: dv)
+        }
+        for i in 0..<rows {
+            let inverse = 1 / runningSum[i]
+            let o = acc + i * dv, dst = out + i * outRow
+            for j in 0..<dv { dst[j] = o[j] * inverse }
+        }
+    }
+
+    typealias Vector = SIMD16<Float>
+
+    @inline(__always)
+    private static func rowMaximum(_ row: UnsafePointer<Float>, count: Int) -> Float {
+        let raw = UnsafeRawPointer(row)
+        var best = Vector(repeating: -.infinity)
+        var j = 0
+        while j + 16 <= count {
+            let x = raw.loadUnaligned(fromByteOffset: j * 4, as: Vector.self)
+            best = best.replacing(with: x, where: x .> best)
+            j += 16
+        }
+        var result = best.max()
+        while j < count {
+            result = max(result, row[j])
+            j += 1
+        }
+        return result
+    }
+
+    /// row[j] = exp(row[j] - shift) in place; returns the sum.
+    @inline(__always)
+    private static func exponentiate(_ row: UnsafeMutablePointer<Float>, count: Int, subtracting shift: Float) -> Float {
+        let raw = UnsafeMutableRawPointer(row)
+        let s = Vector(repeating: shift)
+        var sum = Vector()
+        var j = 0
+        while j + 16 <= count {
+            let e = exp(raw.loadUnaligned(fromByteOffset: j * 4, as: Vector.self) - s)
+            raw.storeBytes(of: e, toByteOffset: j * 4, as: Vector.self)
+            sum += e
+            j += 16
+        }
+        if j < count {
+            // Tail: pad with a value whose exp underflows to ~0 and write back only the real lanes.
+            var tail = Vector(repeating: -.infinity)
+            for t in 0..<(count - j) { tail[t] = row[j + t] }
+            let e = exp(tail - s)
+            for t in 0..<(count - j) {
+                row[j + t] = e[t]
+                sum[t] += e[t]
+            }
+        }
+        return sum.sum()
+    }
+
+    /// e^x for 16 lanes, within 2 ulp on [-87, 88] (Cephes `expf` reduction and polynomial).
+    ///
+    /// x = n·ln2 + r with |r| <= ln2/2; e^r by a degree-6 polynomial; 2^n built in the exponent
+    /// bits. Inputs below -87.3 give ~1e-38 instead of 0 (irrelevant next to the row maximum's 1).
+    @inline(__always)
+    static func exp(_ input: Vector) -> Vector {
+        // Clamped with compare-and-select: the stdlib's pointwiseMin/Max handle NaN lane by lane
+        // and compile to a scalar loop, which made this function ~10x slower.
+        let low = Vector(repeating: -87.33654), high = Vector(repeating: 88.37626)
+        var x = input.replacing(with: low, where: input .< low)
+        x.replace(with: high, where: x .> high)
+        // Adding 1.5·2^23 rounds x/ln2 to an integer held in the low mantissa bits.
+        let magic = Vector(repeating: 12_582_912)
+        let shifted = x * Vector(repeating: 1.442_695_04) + magic
+        let n = shifted - magic
+        // Two-part ln2 keeps r exact to float precision (Cody–Waite).
+        var r = x - n * Vector(repeating: 0.693_359_375)
+        r = r - n * Vector(repeating: -2.121_944_4e-4)
+        var p = Vector(repeating: 1.987_569_15e-4)
+        p = p * r + Vector(repeating: 1.398_199_95e-3)
+        p = p * r + Vector(repeating: 8.333_451_9e-3)
+        p = p * r + Vector(repeating: 4.166_579_59e-2)
+        p = p * r + Vector(repeating: 1.666_666_55e-1)
+        p = p * r + Vector(repeating: 5.000_000_12e-1)
+        let er = p * r * r + r + Vector(repeating: 1)
+        // n is the integer difference of the bit patterns; 2^n = (n + 127) << 23 as a float.
+        let integer = unsafeBitCast(shifted, to: SIMD16<Int32>.self) &- 0x4B40_0000
+        let twoToN = unsafeBitCast((integer &+ 127) &<< 23, to: Vector.self)
+        return er * twoToN
+    }
+}

@@ -1,0 +1,156 @@
+import CBLAS
+
+/// Single-precision GEMM through OpenBLAS (pinned to one thread), split across `Parallel` workers.
+///
+/// All matrices are row-major. Splitting happens here rather than inside OpenBLAS so that one
+/// pool owns the cores (see `Parallel`); every chunk is an ordinary `cblas_sgemm` call on a
+/// sub-block of C, so results do not depend on the thread count except through OpenBLAS's own
+/// blocking of the chunk's shape.
+enum Gemm {
+    /// Below this many multiply-adds a GEMM runs on the calling thread: dispatch would cost more.
+    static let parallelThreshold = 1 << 18
+
+    /// C[m, n] = alpha · op(A) · op(B) + beta · C on the calling thread.
+    @inline(__always)
+    static func sgemm(
+        transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,
+        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        guard m > 0, n > 0 else { return }
+        if k == 0 {
+            // BLAS leaves C untouched for k = 0 on some builds; the product is empty, so C = beta·C.
+            for i in 0..<m { for j in 0..<n { c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j] } }
+            return
+        }
+        Parallel.prepareBLAS()
+        cblas_sgemm(
+            CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+            Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
+    /// `batch` independent GEMMs C_i = alpha · op(A_i) · op(B_i) + beta · C_i, where operand i
+    /// starts `i * stride` elements after the base pointer (stride 0 shares one operand).
+    ///
+    /// Work items are (matrix, row chunk) or (matrix, column chunk): the larger of m and n is
+    /// split so that each worker's chunk keeps a full-width panel of the other operand.
+    static func parallelSgemm(
+        batch: Int = 1, transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,
+        a: UnsafePointer<Float>, lda: Int, strideA: Int = 0,
+        b: UnsafePointer<Float>, ldb: Int, strideB: Int = 0,
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, strideC: Int = 0
+    ) {
+        guard batch > 0, m > 0, n > 0 else { return }
+        let work = batch.multipliedReportingOverflow(by: m * n * max(k, 1))
+        let threads = (work.overflow || work.partialValue >= parallelThreshold) ? Parallel.threadCount : 1
+        // Enough chunks per matrix that the batch × chunks grid covers every worker.
+        let chunksPerMatrix = max(1, (threads + batch - 1) / batch)
+        let splitRows = m >= n
+        // Chunks narrower than 16 rows/columns fall below OpenBLAS's register blocking.
+        let extent = splitRows ? m : n
+        let chunks = max(1, min(chunksPerMatrix, extent / 16))
+        Parallel.forEach(batch * chunks) { items in
+            for item in items {
+                let i = item / chunks, chunk = item % chunks
+                let lo = extent * chunk / chunks, hi = extent * (chunk + 1) / chunks
+                let aBase = a + i * strideA, bBase = b + i * strideB, cBase = c + i * strideC
+                if splitRows {
+                    // Rows lo..<hi of op(A): row offset in A when not transposed, column offset otherwise.
+                    let aChunk = transA ? aBase + lo : aBase + lo * lda
+                    sgemm(
+                        transA: transA, transB: transB, m: hi - lo, n: n, k: k, alpha: alpha,
+                        a: aChunk, lda: lda, b: bBase, ldb: ldb, beta: beta, c: cBase + lo * ldc, ldc: ldc)
+                } else {
+                    let bChunk = transB ? bBase + lo * ldb : bBase + lo
+                    sgemm(
+                        transA: transA, transB: transB, m: m, n: hi - lo, k: k, alpha: alpha,
+                        a: aBase, lda: lda, b: bChunk, ldb: ldb, beta: beta, c: cBase + lo, ldc: ldc)
+                }
+            }
+        }
+    }
+}
+
+/// Matrix product of the last two dimensions, batched over the leading ones.
+///
+/// `a` is [..., M, K] (or [..., K, M] with `transposeA`), `b` is [..., K, N] (or [..., N, K] with
+/// `transposeB`); the result is [..., M, N]. Leading dimensions must match, or one operand may be
+/// a plain matrix shared by every batch element.
+public func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false) -> Tensor {
+    batchedMatmul(a, b, transposeA: transposeA, transposeB: transposeB)
+}
+
+func batchedMatmul(_ a: Tensor, _ b: Tensor, transposeA: Bool, transposeB: Bool) -> Tensor {
+    precondition(a.rank >= 2 && b.rank >= 2, "matmul: \(a.shape) × \(b.shape) needs rank >= 2")
+    let aBatch = Array(a.shape.dropLast(2)), bBatch = Array(b.shape.dropLast(2))
+    precondition(
+        aBatch == bBatch || aBatch.isEmpty || bBatch.isEmpty,
+        "matmul: batch dimensions of \(a.shape) × \(b.shape) differ")
+    let (ar, ac) = (a.shape[a.rank - 2], a.shape[a.rank - 1])
+    let (br, bc) = (b.shape[b.rank - 2], b.shape[b.rank - 1])
+    let (m, k) = transposeA ? (ac, ar) : (ar, ac)
+    let (k2, n) = transposeB ? (bc, br) : (br, bc)
+    precondition(
+        k == k2, "matmul: \(a.shape)\(transposeA ? "ᵀ" : "") × \(b.shape)\(transposeB ? "ᵀ" : "") inner dimensions differ")
+    let batchShape = aBatch.count >= bBatch.count ? aBatch : bBatch
+    let batch = Tensor.elementCount(batchShape)
+    var c = Tensor(uninitializedShape: batchShape + [m, n])
+    a.withUnsafeBufferPointer { pa in
+        b.withUnsafeBufferPointer { pb in
+            c.withUnsafeMutableBufferPointer { pc in
+                guard let cBase = pc.baseAddress, let aBase = pa.baseAddress, let bBase = pb.baseAddress else { return }
+                if k == 0 { cBase.initialize(repeating: 0, count: pc.count); return }
+                Gemm.parallelSgemm(
+                    batch: batch, transA: transposeA, transB: transposeB, m: m, n: n, k: k,
+                    a: aBase, lda: ac, strideA: aBatch.isEmpty ? 0 : ar * ac,
+                    b: bBase, ldb: bc, strideB: bBatch.isEmpty ? 0 : br * bc,
+                    beta: 0, c: cBase, ldc: n, strideC: m * n)
+            }
+        }
+    }
+    return c
+}
+
+extension Tensor {
+    /// Matrix product of the last two dimensions, batched over the leading ones; see `matmul(_:_:)`.
+    public func matmul(_ other: Tensor, transposeSelf: Bool = false, transposeOther: Bool = false) -> Tensor {
+        batchedMatmul(self, other, transposeA: transposeSelf, transposeB: transposeOther)
+    }
+}
+
+/// Fully connected layer: y = x · Wᵀ + bias, with x [..., in], weight [out, in], bias [out];
+/// the result is [..., out].
+public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
+    linear(x, weight: WeightMatrix(weight), bias: bias)
+}
+
+/// Fully connected layer over a weight that may be stored as f16, bf16 or quantized blocks; the
+/// weight is decoded tile by tile while multiplying (see `WeightMatrix`).
+public func linear(_ x: Tensor, weight: WeightMatrix, bias: Tensor? = nil) -> Tensor {
+    let inFeatures = weight.columns, outFeatures = weight.rows
+    precondition(
+        x.rank >= 1 && x.shape[x.rank - 1] == inFeatures,
+        "linear: input \(x.shape), weight \(weight.shape)")
+    if let bias { precondition(bias.count == outFeatures, "linear: bias \(bias.shape), weight \(weight.shape)") }
+    let m = x.count / max(inFeatures, 1)
+    var y = Tensor(uninitializedShape: Array(x.shape.dropLast()) + [outFeatures])  // [..., in] -> [..., out]
+    x.withUnsafeBufferPointer { px in
+        y.withUnsafeMutableBufferPointer { py in
+            guard let out = py.baseAddress else { return }
+            // Bias is written first and accumulated onto (beta = 1), saving a pass over y.
+            if let bias {
+                bias.withUnsafeBufferPointer { pb in
+                    guard let b = pb.baseAddress else { return }
+                    for row in 0..<m { (out + row * outFeatures).initialize(from: b, count: outFeatures) }
+                }
+            } else if inFeatures == 0 {
+                out.initialize(repeating: 0, count: py.count)
+            }
+            guard let input = px.baseAddress, inFeatures > 0 else { return }
+            weight.multiply(
+                .activationRowsTimesTransposedWeight, activations: input, activationStride: inFeatures, count: m,
+                output: out, outputStride: outFeatures, beta: bias == nil ? 0 : 1)
+        }
+    }
+    return y
+}

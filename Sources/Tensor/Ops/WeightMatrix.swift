@@ -1,0 +1,175 @@
+/// A layer weight used as a GEMM operand: either a Float32 tensor or a tensor still encoded in
+/// its weight file (f16, bf16, or GGUF quant blocks), viewed as a [rows, columns] matrix whose rows
+/// are the output features (linear [out, in]; conv [Cout, Cin·kH·kW]).
+///
+/// Encoded weights are never expanded as a whole: `multiply` decodes a tile of rows at a time
+/// into a pooled scratch buffer of about `decodeTileFloats` Floats and runs sgemm on the tile,
+/// so a model in f16 or q8_0 costs its file size in memory plus a few MB per worker.
+public struct WeightMatrix: Sendable {
+    /// Where the elements live.
+    public enum Storage: Sendable {
+        /// Float32 elements in memory, used in place.
+        case dense(Tensor)
+        /// Encoded elements in a mapped file, decoded per tile.
+        case stored(StoredTensor)
+    }
+
+    /// The elements.
+    public let storage: Storage
+    /// The weight's own shape (e.g. [Cout, Cin, kH, kW]); the matrix is [shape[0], product of the rest].
+    public let shape: [Int]
+    /// Output features (the first dimension).
+    public let rows: Int
+    /// Input features per output (the product of the remaining dimensions).
+    public let columns: Int
+
+    /// Floats of one decoded tile (4 MB): large enough that sgemm runs near peak on the tile,
+    /// small enough to stay in the last-level cache while it is used.
+    public static let decodeTileFloats = 1 << 20
+
+    /// A weight held as Float32.
+    public init(_ tensor: Tensor) {
+        precondition(tensor.rank >= 1, "WeightMatrix: scalar weight \(tensor.shape)")
+        storage = .dense(tensor)
+        shape = tensor.shape
+        rows = tensor.shape[0]
+        columns = tensor.count / max(rows, 1)
+    }
+
+    /// A weight left in its file encoding and decoded tile by tile when used.
+    /// - Throws: `WeightError.unsupportedDType` for non-numeric tensors.
+    public init(_ stored: StoredTensor) throws {
+        guard stored.dtype.isNumeric else {
+            throw WeightError.unsupportedDType(file: stored.file.path, tensor: stored.name, dtype: stored.dtype.rawValue)
+        }
+        precondition(stored.shape.count >= 1, "WeightMatrix: scalar weight '\(stored.name)' \(stored.shape)")
+        storage = .stored(stored)
+        shape = stored.shape
+        rows = stored.shape[0]
+        columns = stored.count / max(rows, 1)
+        // Row tiles start at row · columns; quant blocks run along the innermost dimension, which
+        // divides `columns`, so every row boundary is a block boundary (readers guarantee it).
+        precondition(
+            columns % stored.dtype.blockSize == 0,
+            "WeightMatrix: '\(stored.name)' \(stored.shape) rows are not whole \(stored.dtype) blocks")
+    }
+
+    /// The element type in memory (`f32` for dense weights).
+    public var dtype: DType {
+        switch storage {
+        case .dense: .f32
+        case .stored(let s): s.dtype
+        }
+    }
+
+    /// Every element as Float32 (for tests and for layers that need the values themselves).
+    /// - Throws: `WeightError.unsupportedDType` as `StoredTensor.toTensor`.
+    public func toTensor() throws -> Tensor {
+        switch storage {
+        case .dense(let t): t
+        case .stored(let s): try s.toTensor()
+        }
+    }
+}
+
+/// How the activation matrix of `WeightMatrix.multiply` is laid out.
+enum WeightProductLayout {
+    /// out[rows, count] = W · act, act [columns, count] (conv: act is the im2col band).
+    case weightTimesActivationColumns
+    /// out[count, rows] = act · Wᵀ, act [count, columns] (linear: act is x).
+    case activationRowsTimesTransposedWeight
+}
+
+extension WeightMatrix {
+    /// The product of the weight with an activation matrix, split across workers into
+    /// (row tile of W) × (chunk of the activation's `count` dimension) items.
+    ///
+    /// `activationStride` is the distance between consecutive activation rows, `outputStride`
+    /// between output rows; `beta` = 1 accumulates onto `output` (bias pre-filled), 0 overwrites.
+    /// Encoded weights decode their row tile once per worker item and reuse it for the whole
+    /// activation chunk; dense weights are read in place.
+    func multiply(
+        _ layout: WeightProductLayout, activations: UnsafePointer<Float>, activationStride: Int, count: Int,
+        output: UnsafeMutablePointer<Float>, outputStride: Int, beta: Float
+    ) {
+        guard rows > 0, count > 0, columns > 0 else { return }
+        let work = rows.multipliedReportingOverflow(by: columns * count)
+        let threads = (work.overflow || work.partialValue >= Gemm.parallelThreshold) ? Parallel.threadCount : 1
+
+        // Row tiles: a dense weight only splits for parallelism; an encoded one is also bounded
+        // by the decode scratch. Splitting W's rows first means workers read (and decode)
+        // disjoint parts of the weight.
+        var rowTile = rows
+        if case .stored = storage { rowTile = max(1, min(rows, WeightMatrix.decodeTileFloats / columns)) }
+        if (rows + rowTile - 1) / rowTile < threads { rowTile = min(rowTile, max(16, (rows + threads - 1) / threads)) }
+        let rowTiles = (rows + rowTile - 1) / rowTile
+        // Few row tiles (e.g. a 4-channel output conv): split the activation dimension too.
+        let countChunks = max(1, min((threads + rowTiles - 1) / rowTiles, count / 32))
+        let items = rowTiles * countChunks
+
+        switch storage {
+        case .dense(let tensor):
+            tensor.withUnsafeBufferPointer { pw in
+                guard let w = pw.baseAddress else { return }
+                Parallel.forEach(items) { range in
+                    for item in range {
+                        let (r0, r1, c0, c1) = bounds(item, rowTile, countChunks, count)
+                        product(
+                            layout, weightTile: w + r0 * columns, rowRange: r0..<r1, countRange: c0..<c1,
+                            activations, activationStride, output, outputStride, beta)
+                    }
+                }
+            }
+        case .stored(let stored):
+            Parallel.forEach(items) { range in
+                ScratchBuffers.withBuffer(count: rowTile * columns) { tile in
+                    // Items are ordered tile-major, so a worker's consecutive items usually share
+                    // a tile: decode only when the tile changes.
+                    var decoded = -1
+                    for item in range {
+                        let (r0, r1, c0, c1) = bounds(item, rowTile, countChunks, count)
+                        if item / countChunks != decoded {
+                            stored.decode(elements: r0 * columns..<r1 * columns, into: tile)
+                            decoded = item / countChunks
+                        }
+                        product(
+                            layout, weightTile: tile, rowRange: r0..<r1, countRange: c0..<c1,
+                            activations, activationStride, output, outputStride, beta)
+                    }
+                }
+            }
+        }
+    }
+
+    @inline(__always)
+    private func bounds(_ item: Int, _ rowTile: Int, _ countChunks: Int, _ count: Int) -> (Int, Int, Int, Int) {
+        let tile = item / countChunks, chunk = item % countChunks
+        let r0 = tile * rowTile, r1 = min(rows, r0 + rowTile)
+        return (r0, r1, count * chunk / countChunks, count * (chunk + 1) / countChunks)
+    }
+
+    /// One sgemm: the rows `rowRange` of W (starting at `weightTile`) against the activation
+    /// chunk `countRange`.
+    @inline(__always)
+    private func product(
+        _ layout: WeightProductLayout, weightTile: UnsafePointer<Float>, rowRange: Range<Int>, countRange: Range<Int>,
+        _ activations: UnsafePointer<Float>, _ activationStride: Int,
+        _ output: UnsafeMutablePointer<Float>, _ outputStride: Int, _ beta: Float
+    ) {
+        switch layout {
+        case .weightTimesActivationColumns:
+            // out[r0..<r1, c0..<c1] = Wtile [rows, K] · act[K, c0..<c1]
+            Gemm.sgemm(
+                m: rowRange.count, n: countRange.count, k: columns, a: weightTile, lda: columns,
+                b: activations + countRange.lowerBound, ldb: activationStride, beta: beta,
+                c: output + rowRange.lowerBound * outputStride + countRange.lowerBound, ldc: outputStride)
+        case .activationRowsTimesTransposedWeight:
+            // out[c0..<c1, r0..<r1] = act[c0..<c1, K] · Wtileᵀ
+            Gemm.sgemm(
+                transB: true, m: countRange.count, n: rowRange.count, k: columns,
+                a: activations + countRange.lowerBound * activationStride, lda: activationStride,
+                b: weightTile, ldb: columns, beta: beta,
+                c: output + countRange.lowerBound * outputStride + rowRange.lowerBound, ldc: outputStride)
+        }
+    }
+}

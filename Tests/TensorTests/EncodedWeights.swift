@@ -1,0 +1,28 @@
+import Foundation
+@testable import Tensor
+
+/// `tensor` encoded as `dtype` (f32, f16 or bf16) in an in-memory weight file, plus the values a
+/// decoder must produce from it (the rounded weights the reference uses).
+func encodedWeight(_ tensor: Tensor, as dtype: DType, name: String = "weight") throws -> (StoredTensor, Tensor) {
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(tensor.count * dtype.blockBytes)
+    for value in tensor.scalars {
+        switch dtype {
+        case .f32: withUnsafeBytes(of: value.bitPattern.littleEndian) { bytes += $0 }
+        case .f16: withUnsafeBytes(of: Dequantization.floatToHalf(value).littleEndian) { bytes += $0 }
+        case .bf16: withUnsafeBytes(of: Dequantization.floatToBFloat16(value).littleEndian) { bytes += $0 }
+        default: preconditionFailure("encodedWeight: \(dtype) not supported by the test helper")
+        }
+    }
+    let file = MappedFile(name: "\(name).\(dtype)", data: bytes)
+    let stored = StoredTensor(name: name, dtype: dtype, shape: tensor.shape, bytes: file.bytes, file: file)
+    return (stored, try stored.toTensor())
+}
+
+/// Runs `body` with `Parallel.threadCount` set to `threads`, restoring it afterwards.
+func withThreads<R>(_ threads: Int, _ body: () throws -> R) rethrows -> R {
+    let saved = Parallel.threadCount
+    Parallel.threadCount = threads
+    defer { Parallel.threadCount = saved }
+    return try body()
+}

@@ -1,0 +1,98 @@
+import Testing
+@testable import Tensor
+
+@Suite struct MatMulTests {
+    struct Case: CustomTestStringConvertible, Sendable {
+        let batch: [Int], m: Int, k: Int, n: Int
+        var testDescription: String { "\(batch)x\(m)x\(k)x\(n)" }
+    }
+
+    @Test(arguments: [
+        Case(batch: [], m: 1, k: 1, n: 1), Case(batch: [], m: 7, k: 13, n: 5), Case(batch: [], m: 130, k: 67, n: 91),
+        Case(batch: [3], m: 33, k: 17, n: 64), Case(batch: [2, 3], m: 5, k: 40, n: 9),
+    ])
+    func matmulMatchesReference(_ c: Case) {
+        let a = pseudoRandomTensor(c.batch + [c.m, c.k], seed: 1)
+        let b = pseudoRandomTensor(c.batch + [c.k, c.n], seed: 2)
+        let batch = Tensor.elementCount(c.batch)
+        let expected = Tensor(
+            shape: c.batch + [c.m, c.n],
+            values: referenceMatmul(a.scalars, b.scalars, batch: batch, m: c.m, k: c.k, n: c.n))
+        let actual = matmul(a, b)
+        #expect(nmse(actual, expected) <= 1e-6, "\(describeDifference(actual, expected))")
+        #expect(a.matmul(b).scalars == actual.scalars)
+    }
+
+    @Test func transposedOperandsMatchReference() {
+        let (batch, m, k, n) = (2, 19, 23, 11)
+        let at = pseudoRandomTensor([batch, k, m], seed: 3)  // Aᵀ stored
+        let bt = pseudoRandomTensor([batch, n, k], seed: 4)  // Bᵀ stored
+        let a = referenceTranspose(at.scalars, batch: batch, rows: k, columns: m)
+        let b = referenceTranspose(bt.scalars, batch: batch, rows: n, columns: k)
+        let expected = Tensor(shape: [batch, m, n], values: referenceMatmul(a, b, batch: batch, m: m, k: k, n: n))
+        let actual = matmul(at, bt, transposeA: true, transposeB: true)
+        #expect(nmse(actual, expected) <= 1e-6, "\(describeDifference(actual, expected))")
+        let mixed = matmul(Tensor(shape: [batch, m, k], values: a), bt, transposeB: true)
+        #expect(nmse(mixed, expected) <= 1e-6, "\(describeDifference(mixed, expected))")
+    }
+
+    @Test func sharedOperandBroadcastsOverBatch() {
+        let a = pseudoRandomTensor([4, 6, 10], seed: 5)
+        let w = pseudoRandomTensor([10, 3], seed: 6)
+        let expected = Tensor(
+            shape: [4, 6, 3], values: referenceMatmul(a.scalars, w.scalars, batch: 4, m: 6, k: 10, n: 3, shareB: true))
+        let actual = matmul(a, w)
+        #expect(nmse(actual, expected) <= 1e-6, "\(describeDifference(actual, expected))")
+        let left = matmul(w.reshaped(3, 10), pseudoRandomTensor([4, 10, 6], seed: 7))
+        #expect(left.shape == [4, 3, 6])
+    }
+
+    @Test(arguments: [(1, 1, 1, true), (5, 31, 17, true), (3, 4, 64, false), (200, 96, 150, true)])
+    func linearMatchesReference(m: Int, inFeatures: Int, outFeatures: Int, withBias: Bool) {
+        let x = pseudoRandomTensor([m, inFeatures], seed: 8)
+        let w = pseudoRandomTensor([outFeatures, inFeatures], seed: 9)
+        let bias = withBias ? pseudoRandomTensor([outFeatures], seed: 10) : nil
+        let expected = referenceLinear(
+            x.scalars, w.scalars, bias: bias?.scalars, m: m, inFeatures: inFeatures, outFeatures: outFeatures)
+        let actual = linear(x, weight: w, bias: bias)
+        #expect(actual.shape == [m, outFeatures])
+        #expect(nmse(actual.scalars, expected) <= 1e-6, "\(describeDifference(actual.scalars, expected))")
+    }
+
+    @Test func linearKeepsLeadingDimensions() {
+        let x = pseudoRandomTensor([2, 3, 8], seed: 11)
+        let w = pseudoRandomTensor([5, 8], seed: 12)
+        let y = linear(x, weight: w)
+        #expect(y.shape == [2, 3, 5])
+        let flat = linear(x.reshaped(6, 8), weight: w)
+        #expect(y.scalars == flat.scalars)
+    }
+
+    /// f16/bf16 weights decoded per tile must give the product with the decoded (rounded) weights.
+    /// 1100 × 1024 spans two decode tiles of `WeightMatrix.decodeTileFloats`.
+    @Test(arguments: [DType.f16, .bf16, .f32], [(7, 64, 40), (3, 1024, 1100)])
+    func linearWithEncodedWeightsMatchesDecodedReference(dtype: DType, shape: (Int, Int, Int)) throws {
+        let (m, inFeatures, outFeatures) = shape
+        let x = pseudoRandomTensor([m, inFeatures], seed: 13)
+        let (stored, decoded) = try encodedWeight(pseudoRandomTensor([outFeatures, inFeatures], seed: 14), as: dtype)
+        let bias = pseudoRandomTensor([outFeatures], seed: 15)
+        let weight = try WeightMatrix(stored)
+        #expect(weight.dtype == dtype && weight.rows == outFeatures && weight.columns == inFeatures)
+        let expected = referenceLinear(
+            x.scalars, decoded.scalars, bias: bias.scalars, m: m, inFeatures: inFeatures, outFeatures: outFeatures)
+        let actual = linear(x, weight: weight, bias: bias)
+        #expect(nmse(actual.scalars, expected) <= 1e-6, "\(dtype): \(describeDifference(actual.scalars, expected))")
+    }
+
+    @Test func resultsAgreeAcrossThreadCounts() throws {
+        let a = pseudoRandomTensor([3, 150, 90], seed: 16)
+        let b = pseudoRandomTensor([3, 90, 170], seed: 17)
+        let (stored, _) = try encodedWeight(pseudoRandomTensor([170, 90], seed: 18), as: .f16)
+        let weight = try WeightMatrix(stored)
+        let x = a.reshaped(450, 90)
+        let (m1, l1) = withThreads(1) { (matmul(a, b), linear(x, weight: weight)) }
+        let (m4, l4) = withThreads(4) { (matmul(a, b), linear(x, weight: weight)) }
+        #expect(nmse(m4, m1) <= 1e-6, "\(describeDifference(m4, m1))")
+        #expect(nmse(l4, l1) <= 1e-6, "\(describeDifference(l4, l1))")
+    }
+}
