@@ -25,7 +25,7 @@ import Testing
             let (b, _) = try run()
             #expect(a.shape == [1, 4, 5, 3])
             #expect(reported == steps)
-            #expect(a.scalars.allSatisfy(\.isFinite), "\(kind) at \(steps) steps")
+            #expect(a.scalars.allSatisfy { $0.isFinite }, "\(kind) at \(steps) steps")
             #expect(a.scalars == b.scalars, "\(kind) is not deterministic for a fixed seed")
         }
     }

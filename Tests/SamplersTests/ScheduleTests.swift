@@ -77,9 +77,11 @@ import Testing
             let gits = GITSSchedule().sigmas(steps: steps, table: table)
             #expect(gits.dropLast() == GITSSchedule.rows[steps - 2].dropLast().map { Float($0) })
         }
-        // Beyond 20 steps GITS resamples the 20-step row: the ends stay.
+        // Beyond 20 steps GITS resamples the 20-step row log-linearly: the first value stays, the
+        // last (0.02916753) becomes 0, and the one before it lies between the row's last two.
         let long = GITSSchedule().sigmas(steps: 37, table: table)
-        #expect(long.count == 38 && abs(long[0] - 14.61464119) < 1e-5 && abs(long[36] - 0.02916753) < 1e-6)
+        #expect(long.count == 38 && abs(long[0] - 14.61464119) < 1e-5 && long[37] == 0)
+        #expect(long[36] > 0.02916753 && long[36] < 0.09824532)
     }
 
     /// Every schedule, for step counts from 1 to 10 000: n + 1 finite values, non-increasing,
@@ -109,7 +111,7 @@ import Testing
         #expect(tail.count == 17)  // t_enc = 15: 16 steps from sigmas[4]
         #expect(tail.first == sigmas[4] && tail.last == 0)
         #expect(Img2ImgStart.sigmas(sigmas, strength: 1) == sigmas)
-        #expect(Img2ImgStart.sigmas(sigmas, strength: 0.999).count == 20)  // t_enc = 19
+        #expect(Img2ImgStart.sigmas(sigmas, strength: 0.999) == sigmas)  // t_enc = 19: all 20 steps
         #expect(Img2ImgStart.sigmas(sigmas, strength: 0) == [sigmas[19], 0])
         #expect(Img2ImgStart.sigmas([14.6, 0], strength: 0.5) == [14.6, 0])
     }
