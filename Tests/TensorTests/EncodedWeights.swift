@@ -1,9 +1,18 @@
 import Foundation
 @testable import Tensor
 
-/// `tensor` encoded as `dtype` (f32, f16 or bf16) in an in-memory weight file, plus the values a
-/// decoder must produce from it (the rounded weights the reference uses).
+/// `tensor` encoded as `dtype` (f32, f16, bf16 or q8_0) in an in-memory weight file, plus the
+/// values a decoder must produce from it (the rounded weights the reference uses).
 func encodedWeight(_ tensor: Tensor, as dtype: DType, name: String = "weight") throws -> (StoredTensor, Tensor) {
+    if dtype == .q8_0 {
+        var bytes = [UInt8](repeating: 0, count: dtype.byteCount(shape: tensor.shape) ?? 0)
+        tensor.withUnsafeBufferPointer { values in
+            bytes.withUnsafeMutableBytes { QuantizedBlocks.encodeQ8_0(values.baseAddress!, count: values.count, into: $0.baseAddress!) }
+        }
+        let file = MappedFile(name: "\(name).q8_0", data: bytes)
+        let stored = StoredTensor(name: name, dtype: dtype, shape: tensor.shape, bytes: file.bytes, file: file)
+        return (stored, try stored.toTensor())
+    }
     var bytes: [UInt8] = []
     bytes.reserveCapacity(tensor.count * dtype.blockBytes)
     for value in tensor.scalars {

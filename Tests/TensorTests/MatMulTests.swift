@@ -68,9 +68,9 @@ import Testing
         #expect(y.scalars == flat.scalars)
     }
 
-    /// f16/bf16 weights decoded per tile must give the product with the decoded (rounded) weights.
-    /// 1100 × 1024 spans two decode tiles of `WeightMatrix.decodeTileFloats`.
-    @Test(arguments: [DType.f16, .bf16, .f32], [(7, 64, 40), (3, 1024, 1100)])
+    /// f16/bf16/q8_0 weights decoded per tile must give the product with the decoded (rounded)
+    /// weights. 1100 × 1024 spans two decode tiles of `WeightMatrix.decodeTileFloats`.
+    @Test(arguments: [DType.f16, .bf16, .q8_0, .f32], [(7, 64, 40), (3, 1024, 1100)])
     func linearWithEncodedWeightsMatchesDecodedReference(dtype: DType, shape: (Int, Int, Int)) throws {
         let (m, inFeatures, outFeatures) = shape
         let x = pseudoRandomTensor([m, inFeatures], seed: 13)
@@ -82,6 +82,21 @@ import Testing
             x.scalars, decoded.scalars, bias: bias.scalars, m: m, inFeatures: inFeatures, outFeatures: outFeatures)
         let actual = linear(x, weight: weight, bias: bias)
         #expect(nmse(actual.scalars, expected) <= 1e-6, "\(dtype): \(describeDifference(actual.scalars, expected))")
+    }
+
+    /// Every GGUF block type, as the Python gguf package wrote it (Fixtures/gguf_types.gguf), works
+    /// as a linear weight without being decoded whole.
+    @Test(arguments: ["q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q2_k", "q3_k", "q4_k", "q5_k", "q6_k"])
+    func linearWithGGUFQuantizedWeightsMatchesDecodedReference(name: String) throws {
+        let file = try GGUFFile(path: fixtureURL("gguf_types.gguf").path)
+        let stored = try #require(file.tensors[name])
+        let (outFeatures, inFeatures) = (stored.shape[0], stored.shape[1])
+        let decoded = try stored.toTensor()
+        let x = pseudoRandomTensor([5, inFeatures], seed: 21)
+        let expected = referenceLinear(
+            x.scalars, decoded.scalars, bias: nil, m: 5, inFeatures: inFeatures, outFeatures: outFeatures)
+        let actual = linear(x, weight: try WeightMatrix(stored))
+        #expect(nmse(actual.scalars, expected) <= 1e-6, "\(name): \(describeDifference(actual.scalars, expected))")
     }
 
     @Test func resultsAgreeAcrossThreadCounts() throws {
