@@ -13,24 +13,17 @@ public struct DPM2Sampler: Sampler {
         _ x: Tensor, sigmas: [Float], denoiser: some Denoiser, noise: inout some RandomSource,
         onStep: (SamplerStep) throws -> Void
     ) throws -> Tensor {
-        validate(sigmas, sampler: "dpm2")
-        var x = x
-        let count = sigmas.count - 1
-        for i in 0..<count {
-            let sigma = Double(sigmas[i]), sigmaNext = Double(sigmas[i + 1])
-            let denoised = try denoiser.denoise(x, sigma: sigmas[i])
-            if sigmaNext == 0 || sigma == 0 {
-                x = denoised
-            } else {
-                let sigmaMid = exp((log(sigma) + log(sigmaNext)) / 2)
-                let d = derivative(x, denoised: denoised, sigma: sigma)
-                let midpoint = Tensor.weightedSum((1, x), (Float(sigmaMid - sigma), d))
-                let denoisedMid = try denoiser.denoise(midpoint, sigma: Float(sigmaMid))
-                let dMid = derivative(midpoint, denoised: denoisedMid, sigma: sigmaMid)
-                x = .weightedSum((1, x), (Float(sigmaNext - sigma), dMid))
+        try runSteps(x, sigmas: sigmas, denoiser: denoiser, name: "dpm2", onStep: onStep) { x, step in
+            if step.sigmaNext == 0 || step.sigma == 0 {
+                x = step.denoised
+                return
             }
-            try onStep(SamplerStep(index: i, count: count, sigma: sigmas[i], sigmaNext: sigmas[i + 1], x: x, denoised: denoised))
+            let sigmaMid = exp((log(step.sigma) + log(step.sigmaNext)) / 2)
+            let d = derivative(x, denoised: step.denoised, sigma: step.sigma)
+            let midpoint = Tensor.weightedSum((1, x), (Float(sigmaMid - step.sigma), d))
+            let denoisedMid = try denoiser.denoise(midpoint, sigma: Float(sigmaMid))
+            let dMid = derivative(midpoint, denoised: denoisedMid, sigma: sigmaMid)
+            x = .weightedSum((1, x), (Float(step.sigmaNext - step.sigma), dMid))
         }
-        return x
     }
 }

@@ -12,27 +12,20 @@ public struct DPMPP2MSampler: Sampler {
         _ x: Tensor, sigmas: [Float], denoiser: some Denoiser, noise: inout some RandomSource,
         onStep: (SamplerStep) throws -> Void
     ) throws -> Tensor {
-        validate(sigmas, sampler: "dpm++2m")
-        var x = x
         var previousDenoised: Tensor?  // the only history the method needs
-        let count = sigmas.count - 1
-        for i in 0..<count {
-            let sigma = Double(sigmas[i]), sigmaNext = Double(sigmas[i + 1])
-            let denoised = try denoiser.denoise(x, sigma: sigmas[i])
-            if sigmaNext == 0 || sigma == 0 {
-                x = denoised
-            } else {
-                let h = log(sigma / sigmaNext)  // t = -log(sigma), h = tNext - t
-                var d = denoised
-                if let previous = previousDenoised, i > 0 {
-                    let r = log(Double(sigmas[i - 1]) / sigma) / h
-                    d = .weightedSum((Float(1 + 1 / (2 * r)), denoised), (Float(-1 / (2 * r)), previous))
-                }
-                x = .weightedSum((Float(sigmaNext / sigma), x), (Float(-expm1(-h)), d))
+        return try runSteps(x, sigmas: sigmas, denoiser: denoiser, name: "dpm++2m", onStep: onStep) { x, step in
+            defer { previousDenoised = step.denoised }
+            if step.sigmaNext == 0 || step.sigma == 0 {
+                x = step.denoised
+                return
             }
-            previousDenoised = denoised
-            try onStep(SamplerStep(index: i, count: count, sigma: sigmas[i], sigmaNext: sigmas[i + 1], x: x, denoised: denoised))
+            let h = log(step.sigma / step.sigmaNext)  // t = -log(sigma), h = tNext - t
+            var d = step.denoised
+            if let previous = previousDenoised {
+                let r = log(Double(sigmas[step.index - 1]) / step.sigma) / h
+                d = .weightedSum((Float(1 + 1 / (2 * r)), step.denoised), (Float(-1 / (2 * r)), previous))
+            }
+            x = .weightedSum((Float(step.sigmaNext / step.sigma), x), (Float(-expm1(-h)), d))
         }
-        return x
     }
 }

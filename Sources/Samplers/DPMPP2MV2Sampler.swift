@@ -13,30 +13,23 @@ public struct DPMPP2MV2Sampler: Sampler {
         _ x: Tensor, sigmas: [Float], denoiser: some Denoiser, noise: inout some RandomSource,
         onStep: (SamplerStep) throws -> Void
     ) throws -> Tensor {
-        validate(sigmas, sampler: "dpm++2mv2")
-        var x = x
         var previousDenoised: Tensor?
-        let count = sigmas.count - 1
-        for i in 0..<count {
-            let sigma = Double(sigmas[i]), sigmaNext = Double(sigmas[i + 1])
-            let denoised = try denoiser.denoise(x, sigma: sigmas[i])
-            if sigmaNext == 0 || sigma == 0 {
-                x = denoised
-            } else if let previous = previousDenoised, i > 0 {
-                let h = log(sigma / sigmaNext)
-                let hLast = log(Double(sigmas[i - 1]) / sigma)
+        return try runSteps(x, sigmas: sigmas, denoiser: denoiser, name: "dpm++2mv2", onStep: onStep) { x, step in
+            defer { previousDenoised = step.denoised }
+            if step.sigmaNext == 0 || step.sigma == 0 {
+                x = step.denoised
+            } else if let previous = previousDenoised {
+                let h = log(step.sigma / step.sigmaNext)
+                let hLast = log(Double(sigmas[step.index - 1]) / step.sigma)
                 let hMin = min(h, hLast), hMax = max(h, hLast)
                 let r = hMax / hMin
                 let hMean = (hMax + hMin) / 2
-                let d = Tensor.weightedSum((Float(1 + 1 / (2 * r)), denoised), (Float(-1 / (2 * r)), previous))
-                x = .weightedSum((Float(sigmaNext / sigma), x), (Float(-expm1(-hMean)), d))
+                let d = Tensor.weightedSum((Float(1 + 1 / (2 * r)), step.denoised), (Float(-1 / (2 * r)), previous))
+                x = .weightedSum((Float(step.sigmaNext / step.sigma), x), (Float(-expm1(-hMean)), d))
             } else {
-                let r = sigmaNext / sigma
-                x = .weightedSum((Float(r), x), (Float(1 - r), denoised))
+                let r = step.sigmaNext / step.sigma
+                x = .weightedSum((Float(r), x), (Float(1 - r), step.denoised))
             }
-            previousDenoised = denoised
-            try onStep(SamplerStep(index: i, count: count, sigma: sigmas[i], sigmaNext: sigmas[i + 1], x: x, denoised: denoised))
         }
-        return x
     }
 }

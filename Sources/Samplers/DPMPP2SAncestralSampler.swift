@@ -21,28 +21,22 @@ public struct DPMPP2SAncestralSampler: Sampler {
         _ x: Tensor, sigmas: [Float], denoiser: some Denoiser, noise: inout some RandomSource,
         onStep: (SamplerStep) throws -> Void
     ) throws -> Tensor {
-        validate(sigmas, sampler: "dpm++2s_a")
-        var x = x
-        let count = sigmas.count - 1
-        for i in 0..<count {
-            let sigma = Double(sigmas[i]), sigmaNext = Double(sigmas[i + 1])
-            let denoised = try denoiser.denoise(x, sigma: sigmas[i])
-            let step = AncestralStep(from: sigma, to: sigmaNext, eta: Double(eta))
-            if step.down == 0 || sigma == 0 {
-                x = denoised
+        try runSteps(x, sigmas: sigmas, denoiser: denoiser, name: "dpm++2s_a", onStep: onStep) { x, step in
+            let split = AncestralStep(from: step.sigma, to: step.sigmaNext, eta: Double(eta))
+            if split.down == 0 || step.sigma == 0 {
+                x = step.denoised
             } else {
                 // t = -log(sigma); h = t(sigmaDown) - t(sigma); the midpoint is at t + h/2.
-                let h = log(sigma / step.down)
-                let sigmaMid = (sigma * step.down).squareRoot()
-                let midpoint = Tensor.weightedSum((Float(sigmaMid / sigma), x), (Float(-expm1(-h / 2)), denoised))
+                let h = log(step.sigma / split.down)
+                let sigmaMid = (step.sigma * split.down).squareRoot()
+                let midpoint = Tensor.weightedSum(
+                    (Float(sigmaMid / step.sigma), x), (Float(-expm1(-h / 2)), step.denoised))
                 let denoisedMid = try denoiser.denoise(midpoint, sigma: Float(sigmaMid))
-                x = .weightedSum((Float(step.down / sigma), x), (Float(-expm1(-h)), denoisedMid))
+                x = .weightedSum((Float(split.down / step.sigma), x), (Float(-expm1(-h)), denoisedMid))
             }
-            if sigmaNext > 0 && step.up > 0 {
-                x = .weightedSum((1, x), (Float(step.up) * sNoise, noise.normal(shape: x.shape)))
+            if step.sigmaNext > 0 && split.up > 0 {
+                x = .weightedSum((1, x), (Float(split.up) * sNoise, noise.normal(shape: x.shape)))
             }
-            try onStep(SamplerStep(index: i, count: count, sigma: sigmas[i], sigmaNext: sigmas[i + 1], x: x, denoised: denoised))
         }
-        return x
     }
 }

@@ -20,24 +20,17 @@ public struct EulerAncestralSampler: Sampler {
         _ x: Tensor, sigmas: [Float], denoiser: some Denoiser, noise: inout some RandomSource,
         onStep: (SamplerStep) throws -> Void
     ) throws -> Tensor {
-        validate(sigmas, sampler: "euler_a")
-        var x = x
-        let count = sigmas.count - 1
-        for i in 0..<count {
-            let sigma = Double(sigmas[i]), sigmaNext = Double(sigmas[i + 1])
-            let denoised = try denoiser.denoise(x, sigma: sigmas[i])
-            if sigmaNext == 0 || sigma == 0 {
-                x = denoised
-            } else {
-                let step = AncestralStep(from: sigma, to: sigmaNext, eta: Double(eta))
-                let r = step.down / sigma
-                x = .weightedSum((Float(r), x), (Float(1 - r), denoised))
-                if step.up > 0 {
-                    x = .weightedSum((1, x), (Float(step.up) * sNoise, noise.normal(shape: x.shape)))
-                }
+        try runSteps(x, sigmas: sigmas, denoiser: denoiser, name: "euler_a", onStep: onStep) { x, step in
+            if step.sigmaNext == 0 || step.sigma == 0 {
+                x = step.denoised
+                return
             }
-            try onStep(SamplerStep(index: i, count: count, sigma: sigmas[i], sigmaNext: sigmas[i + 1], x: x, denoised: denoised))
+            let split = AncestralStep(from: step.sigma, to: step.sigmaNext, eta: Double(eta))
+            let r = split.down / step.sigma
+            x = .weightedSum((Float(r), x), (Float(1 - r), step.denoised))
+            if split.up > 0 {
+                x = .weightedSum((1, x), (Float(split.up) * sNoise, noise.normal(shape: x.shape)))
+            }
         }
-        return x
     }
 }

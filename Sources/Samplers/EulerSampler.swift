@@ -12,20 +12,13 @@ public struct EulerSampler: Sampler {
         _ x: Tensor, sigmas: [Float], denoiser: some Denoiser, noise: inout some RandomSource,
         onStep: (SamplerStep) throws -> Void
     ) throws -> Tensor {
-        validate(sigmas, sampler: "euler")
-        var x = x
-        let count = sigmas.count - 1
-        for i in 0..<count {
-            let sigma = Double(sigmas[i]), sigmaNext = Double(sigmas[i + 1])
-            let denoised = try denoiser.denoise(x, sigma: sigmas[i])
-            if sigmaNext == 0 || sigma == 0 {
-                x = denoised
+        try runSteps(x, sigmas: sigmas, denoiser: denoiser, name: "euler", onStep: onStep) { x, step in
+            if step.sigmaNext == 0 || step.sigma == 0 {
+                x = step.denoised
             } else {
-                let r = sigmaNext / sigma
-                x = .weightedSum((Float(r), x), (Float(1 - r), denoised))
+                let r = step.sigmaNext / step.sigma
+                x = .weightedSum((Float(r), x), (Float(1 - r), step.denoised))
             }
-            try onStep(SamplerStep(index: i, count: count, sigma: sigmas[i], sigmaNext: sigmas[i + 1], x: x, denoised: denoised))
         }
-        return x
     }
 }

@@ -11,24 +11,17 @@ public struct HeunSampler: Sampler {
         _ x: Tensor, sigmas: [Float], denoiser: some Denoiser, noise: inout some RandomSource,
         onStep: (SamplerStep) throws -> Void
     ) throws -> Tensor {
-        validate(sigmas, sampler: "heun")
-        var x = x
-        let count = sigmas.count - 1
-        for i in 0..<count {
-            let sigma = Double(sigmas[i]), sigmaNext = Double(sigmas[i + 1])
-            let denoised = try denoiser.denoise(x, sigma: sigmas[i])
-            if sigmaNext == 0 || sigma == 0 {
-                x = denoised
-            } else {
-                let dt = sigmaNext - sigma
-                let d = derivative(x, denoised: denoised, sigma: sigma)
-                let predicted = Tensor.weightedSum((1, x), (Float(dt), d))
-                let denoised2 = try denoiser.denoise(predicted, sigma: sigmas[i + 1])
-                let d2 = derivative(predicted, denoised: denoised2, sigma: sigmaNext)
-                x = .weightedSum((1, x), (Float(dt / 2), d), (Float(dt / 2), d2))
+        try runSteps(x, sigmas: sigmas, denoiser: denoiser, name: "heun", onStep: onStep) { x, step in
+            if step.sigmaNext == 0 || step.sigma == 0 {
+                x = step.denoised
+                return
             }
-            try onStep(SamplerStep(index: i, count: count, sigma: sigmas[i], sigmaNext: sigmas[i + 1], x: x, denoised: denoised))
+            let dt = step.sigmaNext - step.sigma
+            let d = derivative(x, denoised: step.denoised, sigma: step.sigma)
+            let predicted = Tensor.weightedSum((1, x), (Float(dt), d))
+            let denoised2 = try denoiser.denoise(predicted, sigma: Float(step.sigmaNext))
+            let d2 = derivative(predicted, denoised: denoised2, sigma: step.sigmaNext)
+            x = .weightedSum((1, x), (Float(dt / 2), d), (Float(dt / 2), d2))
         }
-        return x
     }
 }

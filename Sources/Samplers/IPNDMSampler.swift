@@ -41,26 +41,20 @@ enum AdamsBashforth {
         _ x: Tensor, sigmas: [Float], denoiser: some Denoiser, variableSecondOrder: Bool, name: String,
         onStep: (SamplerStep) throws -> Void
     ) throws -> Tensor {
-        validate(sigmas, sampler: name)
-        var x = x
         var history: [Tensor] = []  // previous slopes, newest last, at most 3
-        let count = sigmas.count - 1
-        for i in 0..<count {
-            let sigma = Double(sigmas[i]), sigmaNext = Double(sigmas[i + 1])
-            let denoised = try denoiser.denoise(x, sigma: sigmas[i])
-            guard sigma > 0 else {
-                x = denoised
-                try onStep(SamplerStep(index: i, count: count, sigma: sigmas[i], sigmaNext: sigmas[i + 1], x: x, denoised: denoised))
-                continue
+        return try runSteps(x, sigmas: sigmas, denoiser: denoiser, name: name, onStep: onStep) { x, step in
+            guard step.sigma > 0 else {
+                x = step.denoised
+                return
             }
-            let d = derivative(x, denoised: denoised, sigma: sigma)
-            let dt = sigmaNext - sigma
+            let d = derivative(x, denoised: step.denoised, sigma: step.sigma)
+            let dt = step.sigmaNext - step.sigma
             switch history.count {
             case 0:
                 x = .weightedSum((1, x), (Float(dt), d))
             case 1:
                 if variableSecondOrder {
-                    let q = dt / (sigma - Double(sigmas[i - 1]))
+                    let q = dt / (step.sigma - Double(sigmas[step.index - 1]))
                     x = .weightedSum((1, x), (Float(dt * (2 + q) / 2), d), (Float(-dt * q / 2), history[0]))
                 } else {
                     x = .weightedSum((1, x), (Float(dt * 3 / 2), d), (Float(-dt / 2), history[0]))
@@ -75,8 +69,6 @@ enum AdamsBashforth {
             }
             history.append(d)
             if history.count > 3 { history.removeFirst() }
-            try onStep(SamplerStep(index: i, count: count, sigma: sigmas[i], sigmaNext: sigmas[i + 1], x: x, denoised: denoised))
         }
-        return x
     }
 }

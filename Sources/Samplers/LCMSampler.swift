@@ -13,17 +13,11 @@ public struct LCMSampler: Sampler {
         _ x: Tensor, sigmas: [Float], denoiser: some Denoiser, noise: inout some RandomSource,
         onStep: (SamplerStep) throws -> Void
     ) throws -> Tensor {
-        validate(sigmas, sampler: "lcm")
-        var x = x
-        let count = sigmas.count - 1
-        for i in 0..<count {
-            let denoised = try denoiser.denoise(x, sigma: sigmas[i])
-            x = denoised
-            if sigmas[i + 1] > 0 {
-                x = .weightedSum((1, denoised), (sigmas[i + 1], noise.normal(shape: x.shape)))
+        try runSteps(x, sigmas: sigmas, denoiser: denoiser, name: "lcm", onStep: onStep) { x, step in
+            x = step.denoised
+            if step.sigmaNext > 0 {
+                x = .weightedSum((1, step.denoised), (Float(step.sigmaNext), noise.normal(shape: x.shape)))
             }
-            try onStep(SamplerStep(index: i, count: count, sigma: sigmas[i], sigmaNext: sigmas[i + 1], x: x, denoised: denoised))
         }
-        return x
     }
 }

@@ -30,3 +30,28 @@ func validate(_ sigmas: [Float], sampler: String) {
     precondition(sigmas.count >= 1, "\(sampler): empty sigma array")
     precondition(sigmas.allSatisfy { $0.isFinite && $0 >= 0 }, "\(sampler): sigmas must be finite and >= 0: \(sigmas)")
 }
+
+/// One step of a sampler's loop: where it starts and ends, and the model's x0 estimate at the start.
+struct StepContext {
+    let index: Int
+    let sigma: Double
+    let sigmaNext: Double
+    let denoised: Tensor
+}
+
+/// The loop every sampler shares: validates the sigmas, asks the denoiser for D(x, sigma_i),
+/// lets `update` move x to sigma_{i+1}, and reports the step. Only `update` differs per method.
+func runSteps(
+    _ x: Tensor, sigmas: [Float], denoiser: some Denoiser, name: String, onStep: (SamplerStep) throws -> Void,
+    update: (inout Tensor, StepContext) throws -> Void
+) throws -> Tensor {
+    validate(sigmas, sampler: name)
+    var x = x
+    let count = sigmas.count - 1
+    for i in 0..<count {
+        let denoised = try denoiser.denoise(x, sigma: sigmas[i])
+        try update(&x, StepContext(index: i, sigma: Double(sigmas[i]), sigmaNext: Double(sigmas[i + 1]), denoised: denoised))
+        try onStep(SamplerStep(index: i, count: count, sigma: sigmas[i], sigmaNext: sigmas[i + 1], x: x, denoised: denoised))
+    }
+    return x
+}
