@@ -39,13 +39,16 @@ let package = Package(
         .executableTarget(
             name: "TensorBenchmark", dependencies: ["Tensor"], path: "Benchmarks/TensorBenchmark",
             swiftSettings: swiftSettings),
+        .target(name: "TestSupport", dependencies: ["Tensor"], path: "Tests/TestSupport", swiftSettings: swiftSettings),
         .testTarget(
-            name: "TensorTests", dependencies: ["Tensor"], exclude: ["Reference/README.md"],
+            name: "TensorTests", dependencies: ["Tensor", "TestSupport"], exclude: ["Reference/README.md"],
             resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
         .testTarget(
-            name: "SamplersTests", dependencies: ["Samplers", "Tensor"], resources: [.copy("Fixtures")],
+            name: "SamplersTests", dependencies: ["Samplers", "Tensor", "TestSupport"], resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings),
-        .testTarget(name: "DiffusionTests", dependencies: ["Diffusion"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "DiffusionTests", dependencies: ["Diffusion", "Samplers", "Tensor", "TestSupport"],
+            resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
         .testTarget(name: "ServerTests", dependencies: ["Server"], swiftSettings: swiftSettings),
     ]
 )

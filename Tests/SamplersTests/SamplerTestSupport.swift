@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Tensor
 
 @testable import Samplers
@@ -63,17 +64,6 @@ func unstack(_ t: Tensor) -> [Tensor] {
     let n = inner.reduce(1, *)
     let values = t.scalars
     return (0..<t.shape[0]).map { Tensor(shape: inner, values: Array(values[($0 * n)..<(($0 + 1) * n)])) }
-}
-
-func maxAbsDifference(_ a: Tensor, _ b: Tensor) -> Float {
-    precondition(a.shape == b.shape, "shapes \(a.shape) vs \(b.shape)")
-    var worst: Float = 0
-    for (x, y) in zip(a.scalars, b.scalars) {
-        let d = abs(x - y)
-        if d.isNaN { return .infinity }
-        worst = max(worst, d)
-    }
-    return worst
 }
 
 func fixturePath(_ name: String) -> String {

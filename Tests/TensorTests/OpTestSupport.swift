@@ -1,5 +1,6 @@
 import Foundation
 import Tensor
+import TestSupport
 
 /// Largest |actual − reference| / max(1, |reference|): the element-wise tolerance of style guide C12.
 func maxRelativeError(_ actual: Tensor, _ reference: Tensor) -> Float {

@@ -1,9 +1,12 @@
 import Foundation
 import Tensor
 
+// Comparison helpers shared by every test target (NMSE, max abs, failure descriptions) and
+// deterministic inputs.
+
 /// Normalized mean squared error: sum((a - b)^2) / sum(b^2), accumulated in Double.
 /// `reference` is the trusted side. Returns 0 for two all-zero tensors.
-func nmse(_ actual: [Float], _ reference: [Float]) -> Double {
+public func nmse(_ actual: [Float], _ reference: [Float]) -> Double {
     precondition(actual.count == reference.count, "nmse: \(actual.count) vs \(reference.count) elements")
     var err = 0.0, norm = 0.0
     for (a, r) in zip(actual, reference) {
@@ -15,13 +18,13 @@ func nmse(_ actual: [Float], _ reference: [Float]) -> Double {
     return err / norm
 }
 
-func nmse(_ actual: Tensor, _ reference: Tensor) -> Double {
+public func nmse(_ actual: Tensor, _ reference: Tensor) -> Double {
     precondition(actual.shape == reference.shape, "nmse: shapes \(actual.shape) vs \(reference.shape)")
     return nmse(actual.scalars, reference.scalars)
 }
 
 /// Largest absolute difference (NaN anywhere gives infinity, so it can never pass a tolerance).
-func maxAbsDifference(_ actual: [Float], _ reference: [Float]) -> Float {
+public func maxAbsDifference(_ actual: [Float], _ reference: [Float]) -> Float {
     precondition(actual.count == reference.count, "maxAbsDifference: \(actual.count) vs \(reference.count)")
     var worst: Float = 0
     for (a, r) in zip(actual, reference) {
@@ -33,7 +36,7 @@ func maxAbsDifference(_ actual: [Float], _ reference: [Float]) -> Float {
 }
 
 /// A one-line summary for failure messages: NMSE, max abs and the worst index.
-func describeDifference(_ actual: [Float], _ reference: [Float]) -> String {
+public func describeDifference(_ actual: [Float], _ reference: [Float]) -> String {
     var worst: Float = -1, at = -1
     for i in 0..<min(actual.count, reference.count) {
         let d = abs(actual[i] - reference[i])
@@ -44,18 +47,12 @@ func describeDifference(_ actual: [Float], _ reference: [Float]) -> String {
     return "nmse \(nmse(actual, reference)), max abs \(worst) at \(at) (actual \(a), reference \(r))"
 }
 
-func describeDifference(_ actual: Tensor, _ reference: Tensor) -> String {
+public func describeDifference(_ actual: Tensor, _ reference: Tensor) -> String {
     "shape \(actual.shape) vs \(reference.shape); " + describeDifference(actual.scalars, reference.scalars)
 }
 
-/// URL of a committed fixture (Tests/TensorTests/Fixtures/<name>).
-func fixtureURL(_ name: String) -> URL {
-    guard let base = Bundle.module.resourceURL else { fatalError("test bundle has no resources") }
-    return base.appendingPathComponent("Fixtures").appendingPathComponent(name)
-}
-
 /// Deterministic pseudo-random floats in [-scale, scale) (SplitMix64), for op inputs.
-func pseudoRandom(_ count: Int, seed: UInt64, scale: Float = 1) -> [Float] {
+public func pseudoRandom(_ count: Int, seed: UInt64, scale: Float = 1) -> [Float] {
     var state = seed &+ 0x9E37_79B9_7F4A_7C15
     return (0..<count).map { _ in
         state = state &+ 0x9E37_79B9_7F4A_7C15
@@ -67,6 +64,11 @@ func pseudoRandom(_ count: Int, seed: UInt64, scale: Float = 1) -> [Float] {
     }
 }
 
-func pseudoRandomTensor(_ shape: [Int], seed: UInt64, scale: Float = 1) -> Tensor {
+public func pseudoRandomTensor(_ shape: [Int], seed: UInt64, scale: Float = 1) -> Tensor {
     Tensor(shape: shape, values: pseudoRandom(Tensor.elementCount(shape), seed: seed, scale: scale))
+}
+
+public func maxAbsDifference(_ actual: Tensor, _ reference: Tensor) -> Float {
+    precondition(actual.shape == reference.shape, "maxAbsDifference: shapes \(actual.shape) vs \(reference.shape)")
+    return maxAbsDifference(actual.scalars, reference.scalars)
 }

@@ -1,2 +1,0 @@
-import Samplers
-import Tensor
