@@ -16,16 +16,13 @@ struct UNetBlock: Sendable {
     let layers: [Layer]
 
     /// x [B, Cin, H, W] -> [B, Cout, H', W']
-    func callAsFunction(_ x: Tensor, activatedEmbedding: Tensor, context: Tensor?) -> Tensor {
+    func callAsFunction(_ x: Tensor, activatedEmbedding: Tensor, context: Tensor) -> Tensor {
         var h = x
         for layer in layers {
             switch layer {
             case .convolution(let conv): h = conv(h)
             case .res(let block): h = block(h, activatedEmbedding: activatedEmbedding)
-            case .transformer(let transformer):
-                // UNet.callAsFunction checks that a context is given when the model has attention.
-                guard let context else { preconditionFailure("UNet: a transformer layer needs a context") }
-                h = transformer(h, context: context)
+            case .transformer(let transformer): h = transformer(h, context: context)
             case .downsample(let down): h = down(h)
             case .upsample(let up): h = up(h)
             }
