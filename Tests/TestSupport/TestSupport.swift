@@ -72,3 +72,15 @@ public func maxAbsDifference(_ actual: Tensor, _ reference: Tensor) -> Float {
     precondition(actual.shape == reference.shape, "maxAbsDifference: shapes \(actual.shape) vs \(reference.shape)")
     return maxAbsDifference(actual.scalars, reference.scalars)
 }
+
+/// Peak signal-to-noise ratio in dB of two byte pictures (peak 255); infinity when equal.
+public func psnr(_ a: [UInt8], _ b: [UInt8]) -> Double {
+    precondition(a.count == b.count && !a.isEmpty, "psnr: \(a.count) vs \(b.count) bytes")
+    var squared = 0.0
+    for (x, y) in zip(a, b) {
+        let d = Double(x) - Double(y)
+        squared += d * d
+    }
+    let mse = squared / Double(a.count)
+    return mse == 0 ? .infinity : 10 * log10(255 * 255 / mse)
+}

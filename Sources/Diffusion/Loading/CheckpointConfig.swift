@@ -8,7 +8,10 @@ import Tensor
 /// Read from diffusers config files (only the fields below):
 /// - `scheduler/scheduler_config.json`: `prediction_type` (`"epsilon"` or `"v_prediction"`);
 /// - `unet/config.json`: `sample_size` (the latent side; an [h, w] pair gives h);
-/// - `vae/config.json`: `scaling_factor`.
+/// - `vae/config.json`: `scaling_factor`;
+/// - `text_encoder/config.json`, `text_encoder_2/config.json`: `num_attention_heads`;
+/// - `unet/config.json`: `attention_head_dim` (which diffusers, for SD checkpoints, uses as the
+///   number of heads: an Int is a head count for every level, a list gives the count per level).
 ///
 /// A diffusers folder has them in its part folders. A single file may have them beside it, in the
 /// same nested form (the file sits in a diffusers-style config folder, as diffusers'
@@ -21,6 +24,11 @@ public struct CheckpointConfig: Equatable, Sendable {
     public var sampleSize: Int?
     /// The VAE's `scaling_factor`, when a VAE config gives it.
     public var vaeScalingFactor: Float?
+    /// Attention heads of the text encoders, when their configs give them (weights cannot say).
+    public var textEncoderHeads: Int?
+    public var textEncoder2Heads: Int?
+    /// The UNet's attention heads, when its config gives them (weights cannot say).
+    public var unetAttentionHeads: AttentionHeads?
 
     /// A config with the given fields.
     public init(predictionType: PredictionType? = nil, sampleSize: Int? = nil, vaeScalingFactor: Float? = nil) {
@@ -35,7 +43,8 @@ public struct CheckpointConfig: Equatable, Sendable {
     public init(diffusersFolder folder: String) throws {
         try self.init(
             scheduler: [folder + "/scheduler/scheduler_config.json"], unet: [folder + "/unet/config.json"],
-            vae: [folder + "/vae/config.json"])
+            vae: [folder + "/vae/config.json"], textEncoder: [folder + "/text_encoder/config.json"],
+            textEncoder2: [folder + "/text_encoder_2/config.json"])
     }
 
     /// Reads the config files beside single-file checkpoint `file` (nested or flattened, see above).
@@ -46,11 +55,13 @@ public struct CheckpointConfig: Equatable, Sendable {
         try self.init(
             scheduler: [folder + "/scheduler_config.json", folder + "/scheduler/scheduler_config.json"],
             unet: [folder + "/unet_config.json", folder + "/unet/config.json"],
-            vae: [folder + "/vae_config.json", folder + "/vae/config.json"])
+            vae: [folder + "/vae_config.json", folder + "/vae/config.json"],
+            textEncoder: [folder + "/text_encoder_config.json", folder + "/text_encoder/config.json"],
+            textEncoder2: [folder + "/text_encoder_2_config.json", folder + "/text_encoder_2/config.json"])
     }
 
     /// Reads the first existing file of each list of candidates.
-    private init(scheduler: [String], unet: [String], vae: [String]) throws {
+    private init(scheduler: [String], unet: [String], vae: [String], textEncoder: [String], textEncoder2: [String]) throws {
         self.init()
         if let (path, json) = try Self.firstJSON(scheduler), let value = json["prediction_type"] as? String {
             guard let type = PredictionType(rawValue: value) else {
@@ -62,7 +73,18 @@ public struct CheckpointConfig: Equatable, Sendable {
         if let (_, json) = try Self.firstJSON(unet) {
             // sample_size is an Int, or an [h, w] pair in some configs.
             sampleSize = (json["sample_size"] as? Int) ?? (json["sample_size"] as? [Int])?.first
+            let channels = json["block_out_channels"] as? [Int]
+            if let heads = json["attention_head_dim"] as? Int, heads > 0 {
+                unetAttentionHeads = .count(heads)
+            } else if let heads = json["attention_head_dim"] as? [Int], let first = heads.first, first > 0,
+                let width = channels?.first, width % first == 0
+            {
+                // Per-level counts ([5, 10, 20, 20] for SD 2.x) are a constant head width.
+                unetAttentionHeads = .headWidth(width / first)
+            }
         }
+        textEncoderHeads = try Self.firstJSON(textEncoder).flatMap { $0.object["num_attention_heads"] as? Int }
+        textEncoder2Heads = try Self.firstJSON(textEncoder2).flatMap { $0.object["num_attention_heads"] as? Int }
         if let (_, json) = try Self.firstJSON(vae), let factor = json["scaling_factor"] as? Double {
             vaeScalingFactor = Float(factor)
         }

@@ -1,0 +1,159 @@
+import ArgumentParser
+import Diffusion
+import Foundation
+import Samplers
+import Tensor
+
+/// `sd generate`: text-to-image, image-to-image and inpainting from the command line.
+struct GenerateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate",
+        abstract: "Generate pictures from a prompt (and optionally an init image and a mask).",
+        discussion: "Without --model the built-in tiny-shapes model is used (try \"a red circle on a blue background\").")
+
+    @Option(help: "Checkpoint: a .safetensors or .gguf single file, or a diffusers folder (default: the built-in model).")
+    var model: String?
+
+    @Option(help: "A VAE file that replaces the checkpoint's.")
+    var vae: String?
+
+    @Option(name: [.short, .long], help: "What to draw. A1111 emphasis: (word), [word], (word:1.3).")
+    var prompt: String
+
+    @Option(help: "What to avoid.")
+    var negativePrompt = ""
+
+    @Option(help: "Sampler: \(SamplerKind.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var sampler = "euler_a"
+
+    @Option(help: "Schedule: \(ScheduleKind.allCases.map(\.rawValue).joined(separator: ", ")) (default: the sampler's).")
+    var scheduler: String?
+
+    @Option(help: "Sampling steps.")
+    var steps = 20
+
+    @Option(help: "Classifier-free guidance scale (1 disables the negative pass).")
+    var cfgScale: Float = 7
+
+    @Option(help: "Seed; picture i uses seed + i. Negative: random.")
+    var seed: Int64 = 42
+
+    @Option(help: "Width in pixels, a multiple of 8 (default: the model's native size).")
+    var width: Int?
+
+    @Option(help: "Height in pixels, a multiple of 8 (default: the model's native size).")
+    var height: Int?
+
+    @Option(name: .short, help: "Number of pictures.")
+    var n = 1
+
+    @Option(help: "Noise generator: cuda (stable-diffusion.cpp and A1111 default), cpu (diffusers on a CPU), std_default.")
+    var rng = "cuda"
+
+    @Option(help: "CLIP layers to skip, A1111 convention (1 = last layer; default: the model's).")
+    var clipSkip: Int?
+
+    @Option(help: "Init image (PNG) for img2img; resized to the output size.")
+    var initImage: String?
+
+    @Option(help: "Inpainting mask (PNG, white = repaint), with --init-image.")
+    var mask: String?
+
+    @Option(help: "img2img strength, 0 to 1.")
+    var strength: Float = 0.75
+
+    @Option(help: "Worker threads (default: all cores).")
+    var threads: Int?
+
+    @Option(name: [.short, .long], help: "Output PNG; numbered (name-1.png, ...) when n > 1.")
+    var output = "output.png"
+
+    @Option(help: "Also save the final latent (before decoding) as safetensors.")
+    var saveLatent: String?
+
+    func run() throws {
+        if let threads {
+            guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+            Parallel.threadCount = threads
+        }
+        guard let samplerKind = SamplerKind(name: sampler) else { throw ValidationError("unknown sampler '\(sampler)'") }
+        guard let rngKind = RNGKind(rawValue: rng) else { throw ValidationError("unknown rng '\(rng)' (cuda, cpu, std_default)") }
+        var options = GenerationOptions(prompt: prompt)
+        options.negativePrompt = negativePrompt
+        options.sampler = samplerKind
+        if let scheduler {
+            guard let kind = ScheduleKind(name: scheduler) else { throw ValidationError("unknown scheduler '\(scheduler)'") }
+            options.schedule = kind
+        }
+        options.steps = steps
+        options.cfgScale = cfgScale
+        options.seed = seed < 0 ? UInt64.random(in: 0...UInt64(UInt32.max)) : UInt64(seed)
+        options.width = width
+        options.height = height
+        options.count = n
+        options.rng = rngKind
+        options.clipSkip = clipSkip
+        options.strength = strength
+        options.initImage = try initImage.map(readPNG)
+        options.mask = try mask.map(readPNG)
+        do { try options.validate() } catch let error as GenerationError { throw ValidationError(error.description) }
+
+        let pipeline = try StableDiffusionPipeline(model: model, vae: vae)
+        var progress = ProgressBar()
+        let results = try pipeline.generate(options) { progress.update($0) }
+        progress.finish()
+
+        for (i, result) in results.enumerated() {
+            let path = results.count == 1 ? output : numbered(output, i + 1)
+            try Data(PNG.encode(result.image, text: [("parameters", result.parameters)])).write(to: URL(fileURLWithPath: path))
+            print("\(path): seed \(result.seed)")
+            if let saveLatent {
+                var writer = SafetensorsWriter(metadata: ["seed": "\(result.seed)", "parameters": result.parameters])
+                writer.add("latent", result.latent)
+                let latentPath = results.count == 1 ? saveLatent : numbered(saveLatent, i + 1)
+                try writer.write(to: latentPath)
+                print("\(latentPath): final latent \(result.latent.shape)")
+            }
+        }
+    }
+
+    private func readPNG(_ path: String) throws -> RGBImage {
+        guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read '\(path)'") }
+        do { return try PNG.decode(Array(data)) } catch { throw ValidationError("'\(path)': \(error)") }
+    }
+
+    /// "out.png", 2 -> "out-2.png"
+    private func numbered(_ path: String, _ index: Int) -> String {
+        let url = URL(fileURLWithPath: path)
+        let ext = url.pathExtension
+        let base = url.deletingPathExtension().path
+        return ext.isEmpty ? "\(base)-\(index)" : "\(base)-\(index).\(ext)"
+    }
+}
+
+/// A one-line progress bar with step time and ETA, drawn only when stderr is a terminal.
+struct ProgressBar {
+    private let interactive = isatty(STDERR_FILENO) != 0
+    private var start: Date?
+    private var drawn = false
+
+    mutating func update(_ p: GenerationProgress) {
+        guard interactive else { return }
+        let now = Date()
+        if start == nil { start = now }
+        let done = p.imageIndex * p.stepCount + p.step + 1, total = p.imageCount * p.stepCount
+        let elapsed = now.timeIntervalSince(start ?? now)
+        let perStep = elapsed / Double(max(done, 1))
+        let width = 30, filled = width * done / max(total, 1)
+        let bar = String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled)
+        let line = String(
+            format: "\r[%@] image %d/%d step %d/%d  %.2f s/step  ETA %.0f s ", bar, p.imageIndex + 1, p.imageCount,
+            p.step + 1, p.stepCount, perStep, perStep * Double(total - done))
+        FileHandle.standardError.write(Data(line.utf8))
+        drawn = true
+    }
+
+    func finish() {
+        if drawn { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+}
