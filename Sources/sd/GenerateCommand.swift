@@ -17,6 +17,15 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "A VAE file that replaces the checkpoint's.")
     var vae: String?
 
+    @Option(help: "A TAESD decoder (madebyollin/taesd diffusion_pytorch_model.safetensors): much faster decoding.")
+    var taesd: String?
+
+    @Option(help: "What the UNet predicts, when the checkpoint's configs do not say: eps or v (SD 2.x 768 models).")
+    var prediction: String?
+
+    @Flag(help: "Decode the VAE in overlapping tiles (less memory for large pictures).")
+    var vaeTiling = false
+
     @Option(name: [.short, .long], help: "What to draw. A1111 emphasis: (word), [word], (word:1.3).")
     var prompt: String
 
@@ -96,9 +105,17 @@ struct GenerateCommand: ParsableCommand {
         options.strength = strength
         options.initImage = try initImage.map(readPNG)
         options.mask = try mask.map(readPNG)
+        options.vaeTiling = vaeTiling
         do { try options.validate() } catch let error as GenerationError { throw ValidationError(error.description) }
+        let predictionType: PredictionType?
+        switch prediction {
+        case nil: predictionType = nil
+        case "eps", "epsilon": predictionType = .epsilon
+        case "v", "v_prediction": predictionType = .v
+        default: throw ValidationError("unknown prediction '\(prediction ?? "")' (eps or v)")
+        }
 
-        let pipeline = try StableDiffusionPipeline(model: model, vae: vae)
+        let pipeline = try StableDiffusionPipeline(model: model, vae: vae, taesd: taesd, prediction: predictionType)
         var progress = ProgressBar()
         let results = try pipeline.generate(options) { progress.update($0) }
         progress.finish()

@@ -31,6 +31,8 @@ public struct GenerationOptions: Sendable {
     public var mask: RGBImage?
     /// How much of the init image is replaced (0 to 1; stable-diffusion.cpp's default 0.75).
     public var strength: Float = 0.75
+    /// Decode (and encode) the VAE in overlapping tiles to bound memory on large pictures.
+    public var vaeTiling = false
 
     public init(prompt: String) { self.prompt = prompt }
 

@@ -36,6 +36,8 @@ public final class StableDiffusionPipeline: @unchecked Sendable {
     let textEncoder2: CLIPTextEncoder?
     let unet: UNet
     let vae: AutoencoderKL
+    /// An optional fast decoder (TAESD) used instead of the VAE's decoder.
+    let taesd: TAESDDecoder?
     let latentScale: LatentScale
     /// The sigma table of SD's scaled-linear training schedule (every supported family uses it).
     let table = SigmaTable.stableDiffusion
@@ -48,19 +50,32 @@ public final class StableDiffusionPipeline: @unchecked Sendable {
     public let modelName: String
 
     /// Loads `model` (a .safetensors or .gguf file, or a diffusers folder; nil = the built-in
-    /// tiny-shapes model) with an optional separate VAE file.
+    /// tiny-shapes model) with an optional separate VAE file and an optional TAESD decoder
+    /// (madebyollin/taesd `diffusion_pytorch_model.safetensors`, `decoder.layers.N` names).
     /// - Throws: `WeightError` for unreadable, malformed or mismatched weights (naming file and
     ///   tensor), `TokenizerError` for a bad vocabulary.
-    public convenience init(model: String? = nil, vae: String? = nil, prediction: PredictionType? = nil) throws {
+    public convenience init(
+        model: String? = nil, vae: String? = nil, taesd: String? = nil, prediction: PredictionType? = nil
+    ) throws {
         let path = try model ?? BuiltInModel.checkpointPath()
         let checkpoint = try Checkpoint(path: path, vaePath: vae, predictionType: prediction)
         let vocabulary = try BuiltInModel.file("vocab.json"), merges = try BuiltInModel.file("merges.txt")
         let tokenizer = try CLIPTokenizer(vocabulary: URL(fileURLWithPath: vocabulary), merges: URL(fileURLWithPath: merges))
-        try self.init(checkpoint: checkpoint, tokenizer: tokenizer, name: model.map { ($0 as NSString).lastPathComponent } ?? "tiny-shapes")
+        let fastDecoder = try taesd.map { path -> TAESDDecoder in
+            let file = try SafetensorsFile(path: path)
+            let index = WeightIndex(source: path, tensors: file.tensors)
+            let decoder = try TAESDDecoder(index.weights())
+            try index.checkAllConsumed(under: "decoder.")
+            return decoder
+        }
+        try self.init(
+            checkpoint: checkpoint, tokenizer: tokenizer, taesd: fastDecoder,
+            name: model.map { ($0 as NSString).lastPathComponent } ?? "tiny-shapes")
     }
 
     /// Builds every component over an opened checkpoint; strict: every weight must be used.
-    public init(checkpoint: Checkpoint, tokenizer: CLIPTokenizer, name: String) throws {
+    public init(checkpoint: Checkpoint, tokenizer: CLIPTokenizer, taesd: TAESDDecoder? = nil, name: String) throws {
+        self.taesd = taesd
         self.checkpoint = checkpoint
         self.tokenizer = tokenizer
         self.modelName = name
@@ -86,6 +101,11 @@ public final class StableDiffusionPipeline: @unchecked Sendable {
         progress: (GenerationProgress) throws -> Void = { _ in }
     ) throws -> [GeneratedImage] {
         try options.validate(limits: limits)
+        for text in [options.prompt, options.negativePrompt] {
+            if let lora = try PromptParser.parse(text).loras.first {
+                throw GenerationError.unsupported("LoRA ('<lora:\(lora.name):...>' in the prompt) is not supported yet")
+            }
+        }
         let width = options.width ?? nativeSize, height = options.height ?? nativeSize
         let cond = try encode(options.prompt, clipSkip: options.clipSkip, width: width, height: height, isNegative: false)
         let uncond =
@@ -112,7 +132,7 @@ public final class StableDiffusionPipeline: @unchecked Sendable {
         if let image = options.initImage {
             let pixels = padded(image.resized(width: width, height: height), toWidth: latentWidth * 8, height: latentHeight * 8)
             var rng = options.rng.makeSource(seed: options.seed)
-            let (mean, logVariance) = vae.encode(pixels.tensor())
+            let (mean, logVariance) = options.vaeTiling ? vae.encodeTiled(pixels.tensor()) : vae.encode(pixels.tensor())
             let z = VAEEncoder.sample(mean: mean, logVariance: logVariance, noise: rng.normal(shape: mean.shape))
             initLatent = latentScale.latent(fromVAE: z)
             sigmas = Img2ImgStart.sigmas(sigmas, strength: options.strength)
@@ -165,7 +185,7 @@ public final class StableDiffusionPipeline: @unchecked Sendable {
             case (.v, _, _, _):
                 latent = try sampler.sample(x, sigmas: sigmas, denoiser: VPrediction(predictor, table: table), noise: &rng, onStep: report)
             }
-            let decoded = vae.decode(latentScale.vae(fromLatent: latent))  // [1, 3, H', W']
+            let decoded = decode(latent, tiled: options.vaeTiling)  // [1, 3, H', W']
             var image = RGBImage(decoded: decoded.reshaped(Array(decoded.shape.dropFirst())))
             if image.width != width || image.height != height {
                 image = image.cropped(x: 0, y: 0, width: width, height: height)
@@ -173,6 +193,14 @@ public final class StableDiffusionPipeline: @unchecked Sendable {
             results.append(GeneratedImage(image: image, seed: seed, latent: latent, parameters: parameters(options, seed: seed, width: width, height: height)))
         }
         return results
+    }
+
+    /// Latent -> picture in [-1, 1]: TAESD if loaded (it takes the UNet-scale latent as is), else
+    /// the VAE's decoder on latent / scale; tiled on request.
+    func decode(_ latent: Tensor, tiled: Bool) -> Tensor {
+        if let taesd { return tiled ? taesd.decodeTiled(latent) : taesd(latent) }
+        let z = latentScale.vae(fromLatent: latent)
+        return tiled ? vae.decoder.decodeTiled(z) : vae.decode(z)
     }
 
     /// A prompt as UNet conditioning: weighted, chunked, encoded per the family's conventions
