@@ -19,15 +19,27 @@ let package = Package(
         .executable(name: "sampler-lab", targets: ["SamplerLab"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/vapor/multipart-kit", from: "4.7.1"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
         .target(name: "Tensor", dependencies: ["CBLAS"], swiftSettings: swiftSettings),
         .target(name: "Samplers", dependencies: ["Tensor"], swiftSettings: swiftSettings),
-        .target(name: "Diffusion", dependencies: ["Tensor", "Samplers", "CPNG"], swiftSettings: swiftSettings),
-        .target(name: "Server", dependencies: ["Diffusion"], swiftSettings: swiftSettings),
+        .target(name: "Diffusion", dependencies: ["Tensor", "Samplers", "CPNG", "CTurboJPEG"], swiftSettings: swiftSettings),
+        .target(
+            name: "Server",
+            dependencies: [
+                "Diffusion",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "MultipartKit", package: "multipart-kit"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings),
         .executableTarget(
             name: "sd",
             dependencies: ["Server", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -49,6 +61,9 @@ let package = Package(
         .testTarget(
             name: "DiffusionTests", dependencies: ["Diffusion", "Samplers", "Tensor", "TestSupport"],
             resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
-        .testTarget(name: "ServerTests", dependencies: ["Server"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ServerTests",
+            dependencies: ["Server", "TestSupport", .product(name: "HummingbirdTesting", package: "hummingbird")],
+            swiftSettings: swiftSettings),
     ]
 )
