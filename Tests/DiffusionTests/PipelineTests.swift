@@ -205,6 +205,30 @@ import Testing
         }
     }
 
+    /// The fitted preview of a final latent resembles the decoded picture shrunk to latent size
+    /// (measured 22 dB; a flat grey guess scores 11.7).
+    @Test func latentPreviewResemblesTheDecodedPicture() throws {
+        let p = try #require(PipelineTests.pipeline)
+        var o = GenerationOptions(prompt: "a yellow circle on a purple background")
+        o.steps = 10
+        let result = try #require(try p.generate(o).first)
+        let preview = p.preview(result.latent)
+        #expect(preview.width == 32 && preview.height == 32)
+        var shrunk = [UInt8](repeating: 0, count: 32 * 32 * 3)
+        for y in 0..<32 {
+            for x in 0..<32 {
+                for c in 0..<3 {
+                    var sum = 0
+                    for dy in 0..<8 { for dx in 0..<8 { sum += Int(result.image.pixels[((y * 8 + dy) * 256 + x * 8 + dx) * 3 + c]) } }
+                    shrunk[(y * 32 + x) * 3 + c] = UInt8(sum / 64)
+                }
+            }
+        }
+        let grey = [UInt8](repeating: 128, count: shrunk.count)
+        #expect(psnr(preview.pixels, shrunk) > 20, "preview PSNR \(psnr(preview.pixels, shrunk))")
+        #expect(psnr(preview.pixels, shrunk) > psnr(grey, shrunk) + 6)
+    }
+
     @Test func invalidOptionsNameTheirField() throws {
         let p = try #require(PipelineTests.pipeline)
         var o = GenerationOptions(prompt: "x")

@@ -36,3 +36,15 @@ expected["png_palette.png"] = np.asarray(palette.convert("RGB")).flatten().tolis
 
 (out / "png_expected.json").write_text(json.dumps(expected))
 print("wrote", sorted(p.name for p in out.glob("png_*")))
+
+# JPEG fixtures: an RGB and a greyscale 16x8 picture (baseline, quality 95), decoded by PIL
+# (libjpeg-turbo too) for the expected bytes.
+smooth = np.stack(np.meshgrid(np.arange(16) * 15, np.arange(8) * 30), axis=-1).astype(np.uint8)
+rgb_j = np.concatenate([smooth, (255 - smooth[..., :1])], axis=2)
+Image.fromarray(rgb_j, "RGB").save(out / "jpeg_rgb.jpg", quality=95)
+Image.fromarray(smooth[..., 0], "L").save(out / "jpeg_grey.jpg", quality=95)
+jexp = {"generator": "Tests/Golden/generate_png_fixtures.py", "pillow": PIL.__version__}
+for name in ("jpeg_rgb.jpg", "jpeg_grey.jpg"):
+    jexp[name] = np.asarray(Image.open(out / name).convert("RGB")).flatten().tolist()
+(out / "jpeg_expected.json").write_text(json.dumps(jexp))
+print("wrote jpeg fixtures")

@@ -49,6 +49,19 @@ public final class StableDiffusionPipeline: @unchecked Sendable {
     /// A short name for logs and PNG parameters.
     public let modelName: String
 
+    private let previewLock = NSLock()
+    private var fittedPreview: LatentPreview?
+
+    /// A small picture of a latent (one pixel per latent cell) for progress previews; the map is
+    /// fitted to this model's VAE on first use (one encode of a 128x128 test card).
+    public func preview(_ latent: Tensor) -> RGBImage {
+        previewLock.lock()
+        defer { previewLock.unlock() }
+        let map = fittedPreview ?? LatentPreview(fittingEncoder: { [vae, latentScale] in latentScale.latent(fromVAE: vae.encode($0).mean) })
+        fittedPreview = map
+        return map.image(from: latent)
+    }
+
     /// Loads `model` (a .safetensors or .gguf file, or a diffusers folder; nil = the built-in
     /// tiny-shapes model) with an optional separate VAE file and an optional TAESD decoder
     /// (madebyollin/taesd `diffusion_pytorch_model.safetensors`, `decoder.layers.N` names).
