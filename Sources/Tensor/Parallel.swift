@@ -12,9 +12,14 @@ public enum Parallel {
     nonisolated(unsafe) private static var configuredThreads = ProcessInfo.processInfo.activeProcessorCount
     private static let blasPinned: Void = { openblas_set_num_threads(1) }()
 
-    /// Number of workers used by kernels (default: the machine's active cores).
+    /// A worker count for the current task only (see `withThreadCount`).
+    @TaskLocal private static var taskThreads: Int?
+
+    /// Number of workers used by kernels: the current task's override if any, else the
+    /// process-wide setting (default: the machine's active cores).
     public static var threadCount: Int {
         get {
+            if let taskThreads { return taskThreads }
             lock.lock()
             defer { lock.unlock() }
             return configuredThreads
@@ -24,6 +29,12 @@ public enum Parallel {
             configuredThreads = max(1, newValue)
             lock.unlock()
         }
+    }
+
+    /// Runs `body` with `threadCount` workers for the kernels it calls from the current task,
+    /// leaving the process-wide setting (and concurrent tasks) untouched.
+    public static func withThreadCount<R>(_ count: Int, _ body: () throws -> R) rethrows -> R {
+        try $taskThreads.withValue(max(1, count)) { try body() }
     }
 
     /// Pins OpenBLAS to a single thread; called before any BLAS use.

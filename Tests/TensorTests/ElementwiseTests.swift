@@ -107,16 +107,9 @@ import Testing
     }
 }
 
-/// Runs `body` with `Parallel.threadCount` 1 and then 4 and returns both results. Other tests may
-/// run concurrently, which is harmless: every op must give identical results for any thread count.
+/// Runs `body` with 1 and then 4 kernel workers (for this test's task only) and returns both results.
 enum ThreadCounts {
     static func compare<R>(_ body: () -> R) -> (R, R) {
-        let saved = Parallel.threadCount
-        defer { Parallel.threadCount = saved }
-        Parallel.threadCount = 1
-        let one = body()
-        Parallel.threadCount = 4
-        let four = body()
-        return (one, four)
+        (Parallel.withThreadCount(1, body), Parallel.withThreadCount(4, body))
     }
 }
