@@ -99,8 +99,9 @@ public final class StableDiffusionPipeline: @unchecked Sendable {
         textEncoder2 = isXL ? try CLIPTextEncoder(root["cond_stage_model.1.transformer"], heads: config.textEncoder2Heads) : nil
         let heads = config.unetAttentionHeads ?? (checkpoint.family.architecture == .sd1 ? .count(8) : .headWidth(64))
         let unetWeights = root["model.diffusion_model"]
-        unet = try UNet(unetWeights, config: UNetConfig(detectingFrom: unetWeights, attention: heads))
-        vae = try AutoencoderKL(root["first_stage_model"])
+        let unetConfig = try UNetConfig(detectingFrom: unetWeights, attention: heads, normGroups: config.unetNormGroups ?? 32)
+        unet = try UNet(unetWeights, config: unetConfig)
+        vae = try AutoencoderKL(root["first_stage_model"], groups: config.vaeNormGroups ?? 32)
         latentScale = LatentScale(scalingFactor: checkpoint.vaeScalingFactor, shiftFactor: 0)
         try checkpoint.checkAllConsumed()
     }
