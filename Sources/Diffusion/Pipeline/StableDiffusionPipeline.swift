@@ -228,8 +228,9 @@ public final class StableDiffusionPipeline: @unchecked Sendable {
         case .sd1, .sd2:
             let tokens = TokenizedPrompt(parsed, tokenizer: tokenizer, padding: family.architecture == .sd1 ? .endOfText : .zero)
             // SD 2.x diffusers folders ship 23 of OpenCLIP-H's 24 layers (the last is never used):
-            // skip counts from the layers present.
-            let missing = family.architecture == .sd2 ? max(0, 24 - textEncoder.layerCount) : 0
+            // skip counts from the layers present. Only that exact truncation is corrected; any
+            // other depth (a complete or a small SD 2.x-like encoder) is taken as whole.
+            let missing = family.architecture == .sd2 && textEncoder.layerCount == 23 ? 1 : 0
             let effectiveSkip = max(1, skip - missing)
             guard effectiveSkip <= textEncoder.layerCount else {
                 throw GenerationError.invalidOption(field: "clip_skip", reason: "the text encoder has \(textEncoder.layerCount) layers, got \(skip)")
