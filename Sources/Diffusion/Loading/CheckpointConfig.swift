@@ -11,7 +11,9 @@ import Tensor
 /// - `vae/config.json`: `scaling_factor`;
 /// - `text_encoder/config.json`, `text_encoder_2/config.json`: `num_attention_heads`;
 /// - `unet/config.json`: `attention_head_dim` (which diffusers, for SD checkpoints, uses as the
-///   number of heads: an Int is a head count for every level, a list gives the count per level).
+///   number of heads: an Int is a head count for every level, a list gives the count per level);
+/// - `unet/config.json`, `vae/config.json`: `norm_num_groups` (32 in every released SD model;
+///   small test and distilled models use fewer).
 ///
 /// A diffusers folder has them in its part folders. A single file may have them beside it, in the
 /// same nested form (the file sits in a diffusers-style config folder, as diffusers'
@@ -29,6 +31,10 @@ public struct CheckpointConfig: Equatable, Sendable {
     public var textEncoder2Heads: Int?
     /// The UNet's attention heads, when its config gives them (weights cannot say).
     public var unetAttentionHeads: AttentionHeads?
+    /// GroupNorm groups of the UNet and of the VAE (`norm_num_groups`), when their configs give
+    /// them (weights cannot say; 32 otherwise).
+    public var unetNormGroups: Int?
+    public var vaeNormGroups: Int?
 
     /// A config with the given fields.
     public init(predictionType: PredictionType? = nil, sampleSize: Int? = nil, vaeScalingFactor: Float? = nil) {
@@ -73,6 +79,7 @@ public struct CheckpointConfig: Equatable, Sendable {
         if let (_, json) = try Self.firstJSON(unet) {
             // sample_size is an Int, or an [h, w] pair in some configs.
             sampleSize = (json["sample_size"] as? Int) ?? (json["sample_size"] as? [Int])?.first
+            unetNormGroups = (json["norm_num_groups"] as? Int).flatMap { $0 > 0 ? $0 : nil }
             let channels = json["block_out_channels"] as? [Int]
             if let heads = json["attention_head_dim"] as? Int, heads > 0 {
                 unetAttentionHeads = .count(heads)
@@ -85,8 +92,9 @@ public struct CheckpointConfig: Equatable, Sendable {
         }
         textEncoderHeads = try Self.firstJSON(textEncoder).flatMap { $0.object["num_attention_heads"] as? Int }
         textEncoder2Heads = try Self.firstJSON(textEncoder2).flatMap { $0.object["num_attention_heads"] as? Int }
-        if let (_, json) = try Self.firstJSON(vae), let factor = json["scaling_factor"] as? Double {
-            vaeScalingFactor = Float(factor)
+        if let (_, json) = try Self.firstJSON(vae) {
+            vaeScalingFactor = (json["scaling_factor"] as? Double).map { Float($0) }
+            vaeNormGroups = (json["norm_num_groups"] as? Int).flatMap { $0 > 0 ? $0 : nil }
         }
     }
 

@@ -7,8 +7,9 @@ import Tensor
 /// the same things): the context width is the in-features of any cross-attention `attn2.to_k`
 /// (768 SD 1.x, 1024 SD 2.x, 2048 SDXL), SDXL also has `label_emb` and a second text encoder, and
 /// the UNet's input channels give the variant (9 inpainting, 8 instruct-pix2pix). Models with
-/// other widths (the built-in tiny-shapes has context 64) are SD 1.x architecture unless they
-/// look like SD 2.x or SDXL.
+/// other widths (the built-in tiny-shapes has context 64) are SDXL when they have `label_emb` and
+/// a second text encoder, SD 2.x when their transformers project with Linear layers (SD 2.x's
+/// `use_linear_in_transformer`; SD 1.x uses 1x1 convolutions), else SD 1.x.
 public struct ModelFamily: Equatable, Sendable, CustomStringConvertible {
     /// The three UNet/text-encoder architectures the engine runs.
     public enum Architecture: String, Sendable, CaseIterable {
@@ -67,11 +68,14 @@ public struct ModelFamily: Equatable, Sendable, CustomStringConvertible {
         let context = crossAttentionKey.flatMap { index.tensors[$0]?.shape.last } ?? index.tensors[tokenEmbedding]?.shape.last ?? 0
         let hasLabelEmbedding = index.tensors[unet + "label_emb.0.0.weight"] != nil
         let hasSecondEncoder = !index.names(withPrefix: "cond_stage_model.1.").isEmpty
+        // proj_in [C, C] (Linear) rather than [C, C, 1, 1]; only consulted for non-standard widths.
+        let projectionKey = index.names(withPrefix: unet).first { $0.hasSuffix(".proj_in.weight") }
+        let linearProjection = projectionKey.flatMap { index.tensors[$0]?.shape.count } == 2
 
         let architecture: Architecture
         if context == 2048 || (hasLabelEmbedding && hasSecondEncoder) {
             architecture = .sdxl
-        } else if context == 1024 {
+        } else if context == 1024 || (context != 768 && linearProjection) {
             architecture = .sd2
         } else {
             architecture = .sd1

@@ -99,8 +99,9 @@ public final class StableDiffusionPipeline: @unchecked Sendable {
         textEncoder2 = isXL ? try CLIPTextEncoder(root["cond_stage_model.1.transformer"], heads: config.textEncoder2Heads) : nil
         let heads = config.unetAttentionHeads ?? (checkpoint.family.architecture == .sd1 ? .count(8) : .headWidth(64))
         let unetWeights = root["model.diffusion_model"]
-        unet = try UNet(unetWeights, config: UNetConfig(detectingFrom: unetWeights, attention: heads))
-        vae = try AutoencoderKL(root["first_stage_model"])
+        let unetConfig = try UNetConfig(detectingFrom: unetWeights, attention: heads, normGroups: config.unetNormGroups ?? 32)
+        unet = try UNet(unetWeights, config: unetConfig)
+        vae = try AutoencoderKL(root["first_stage_model"], groups: config.vaeNormGroups ?? 32)
         latentScale = LatentScale(scalingFactor: checkpoint.vaeScalingFactor, shiftFactor: 0)
         try checkpoint.checkAllConsumed()
     }
@@ -227,8 +228,9 @@ public final class StableDiffusionPipeline: @unchecked Sendable {
         case .sd1, .sd2:
             let tokens = TokenizedPrompt(parsed, tokenizer: tokenizer, padding: family.architecture == .sd1 ? .endOfText : .zero)
             // SD 2.x diffusers folders ship 23 of OpenCLIP-H's 24 layers (the last is never used):
-            // skip counts from the layers present.
-            let missing = family.architecture == .sd2 ? max(0, 24 - textEncoder.layerCount) : 0
+            // skip counts from the layers present. Only that exact truncation is corrected; any
+            // other depth (a complete or a small SD 2.x-like encoder) is taken as whole.
+            let missing = family.architecture == .sd2 && textEncoder.layerCount == 23 ? 1 : 0
             let effectiveSkip = max(1, skip - missing)
             guard effectiveSkip <= textEncoder.layerCount else {
                 throw GenerationError.invalidOption(field: "clip_skip", reason: "the text encoder has \(textEncoder.layerCount) layers, got \(skip)")
