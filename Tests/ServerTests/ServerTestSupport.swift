@@ -1,0 +1,157 @@
+@testable import Diffusion
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+@testable import Server
+import Tensor
+import Testing
+
+/// The built-in model, loaded once for every test that uses it.
+let builtInPipeline: StableDiffusionPipeline? = try? StableDiffusionPipeline()
+
+/// A fake model: answers at once with flat pictures, or blocks until its gate opens (still
+/// reporting steps, so cancellation works), or fails. Counts its calls.
+final class FakeGenerator: ImageGenerating, @unchecked Sendable {
+    let modelName = "fake"
+    let nativeSize: Int
+    private let lock = NSLock()
+    private var open: Bool
+    private var calls = 0
+    private var running = 0
+    private var maxRunning = 0
+    let failure: (any Error)?
+
+    init(nativeSize: Int = 64, gateOpen: Bool = true, failure: (any Error)? = nil) {
+        self.nativeSize = nativeSize
+        self.open = gateOpen
+        self.failure = failure
+    }
+
+    func openGate() { lock.withLock { open = true } }
+    var callCount: Int { lock.withLock { calls } }
+    var runningCount: Int { lock.withLock { running } }
+    var maxConcurrent: Int { lock.withLock { maxRunning } }
+
+    func generate(
+        _ options: GenerationOptions, limits: GenerationOptions.Limits, progress: (GenerationProgress) throws -> Void
+    ) throws -> [GeneratedImage] {
+        try options.validate(limits: limits)
+        lock.withLock {
+            calls += 1
+            running += 1
+            maxRunning = max(maxRunning, running)
+        }
+        defer { lock.withLock { running -= 1 } }
+        let width = options.width ?? nativeSize, height = options.height ?? nativeSize
+        let latent = Tensor(shape: [1, 4, height / 8, width / 8])
+        func report(_ index: Int, _ step: Int) throws {
+            try progress(
+                GenerationProgress(imageIndex: index, imageCount: options.count, step: step, stepCount: options.steps, sigma: 1, denoised: latent))
+        }
+        while !lock.withLock({ open }) {
+            try report(0, 0)
+            Thread.sleep(forTimeInterval: 0.005)
+        }
+        if let failure { throw failure }
+        return try (0..<options.count).map { index in
+            for step in 0..<options.steps { try report(index, step) }
+            let image = RGBImage(width: width, height: height, pixels: [UInt8](repeating: UInt8(index * 40 % 256), count: width * height * 3))
+            return GeneratedImage(image: image, seed: options.seed &+ UInt64(index), latent: latent, parameters: "fake")
+        }
+    }
+}
+
+/// A configuration for tests: a fresh temporary output folder, small limits.
+func testConfiguration(_ change: (inout ServerConfiguration) -> Void = { _ in }) -> ServerConfiguration {
+    var configuration = ServerConfiguration()
+    configuration.host = "127.0.0.1"
+    configuration.port = 0
+    configuration.outputDirectory = NSTemporaryDirectory() + "sd-server-tests/\(UUID().uuidString)"
+    configuration.downloadURLPrefix = "http://test"
+    configuration.limits.maxWidth = 512
+    configuration.limits.maxHeight = 512
+    configuration.limits.maxSteps = 50
+    configuration.limits.maxCount = 4
+    change(&configuration)
+    return configuration
+}
+
+/// Runs `test` against a live server (real socket on the loopback) over `generator`.
+func withServer<Value>(
+    _ configuration: ServerConfiguration = testConfiguration(), generator: any ImageGenerating,
+    _ test: @Sendable (any TestClientProtocol) async throws -> Value
+) async throws -> Value {
+    let app = try buildApplication(configuration: configuration, generator: generator)
+    defer { try? FileManager.default.removeItem(atPath: configuration.outputDirectory) }
+    return try await app.test(.live, test)
+}
+
+extension TestClientProtocol {
+    /// POST a JSON body.
+    func postJSON(_ uri: String, _ json: String, headers: HTTPFields = [:]) async throws -> TestResponse {
+        var fields = headers
+        fields[.contentType] = "application/json"
+        return try await execute(uri: uri, method: .post, headers: fields, body: ByteBuffer(string: json))
+    }
+
+    /// POST a multipart body.
+    func postForm(_ uri: String, _ form: MultipartBuilder, headers: HTTPFields = [:]) async throws -> TestResponse {
+        var fields = headers
+        fields[.contentType] = form.contentType
+        return try await execute(uri: uri, method: .post, headers: fields, body: form.body)
+    }
+}
+
+extension TestResponse {
+    var text: String { String(buffer: body) }
+
+    func decode<T: Decodable>(_ type: T.Type) throws -> T {
+        try JSONDecoder().decode(T.self, from: Data(body.readableBytesView))
+    }
+
+    /// The OpenAI error body, or nil.
+    var error: ErrorResponse.Detail? { (try? decode(ErrorResponse.self))?.error }
+}
+
+/// Builds `multipart/form-data` bodies.
+struct MultipartBuilder {
+    let boundary = "sdtest-\(UUID().uuidString)"
+    private(set) var bytes: [UInt8] = []
+
+    mutating func add(_ name: String, _ value: String) {
+        bytes += Array("--\(boundary)\r\nContent-Disposition: form-data; name=\"\(name)\"\r\n\r\n\(value)\r\n".utf8)
+    }
+
+    mutating func addFile(_ name: String, filename: String, contentType: String = "image/png", _ data: [UInt8]) {
+        bytes += Array("--\(boundary)\r\nContent-Disposition: form-data; name=\"\(name)\"; filename=\"\(filename)\"\r\nContent-Type: \(contentType)\r\n\r\n".utf8)
+        bytes += data
+        bytes += Array("\r\n".utf8)
+    }
+
+    var contentType: String { "multipart/form-data; boundary=\(boundary)" }
+    var body: ByteBuffer { ByteBuffer(bytes: bytes + Array("--\(boundary)--\r\n".utf8)) }
+    /// The body cut off in the middle of its last part.
+    var truncatedBody: ByteBuffer { ByteBuffer(bytes: Array(bytes.dropLast(5))) }
+}
+
+/// A PNG of one colour, or split into halves.
+func testPNG(width: Int, height: Int, _ pixel: (Int, Int) -> [UInt8] = { _, _ in [200, 40, 40] }) -> [UInt8] {
+    var pixels: [UInt8] = []
+    for y in 0..<height { for x in 0..<width { pixels += pixel(x, y) } }
+    return PNG.encode(RGBImage(width: width, height: height, pixels: pixels))
+}
+
+/// The path of an absolute URL ("http://test/v1/files/..." -> "/v1/files/...").
+func path(of url: String) -> String {
+    URL(string: url)?.path ?? url
+}
+
+/// Polls `condition` (bounded: about 10 s) without holding a thread.
+func eventually(_ condition: () async throws -> Bool) async throws -> Bool {
+    for _ in 0..<1000 {
+        if try await condition() { return true }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+    return false
+}
