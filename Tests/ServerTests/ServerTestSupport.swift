@@ -20,6 +20,7 @@ final class FakeGenerator: ImageGenerating, @unchecked Sendable {
     private var calls = 0
     private var running = 0
     private var maxRunning = 0
+    private var received: [GenerationOptions] = []
     let failure: (any Error)?
 
     init(nativeSize: Int = 64, gateOpen: Bool = true, failure: (any Error)? = nil) {
@@ -32,12 +33,15 @@ final class FakeGenerator: ImageGenerating, @unchecked Sendable {
     var callCount: Int { lock.withLock { calls } }
     var runningCount: Int { lock.withLock { running } }
     var maxConcurrent: Int { lock.withLock { maxRunning } }
+    /// The options of the last call, as the server mapped them.
+    var lastOptions: GenerationOptions? { lock.withLock { received.last } }
 
     func generate(
         _ options: GenerationOptions, limits: GenerationOptions.Limits, progress: (GenerationProgress) throws -> Void
     ) throws -> [GeneratedImage] {
         try options.validate(limits: limits)
         lock.withLock {
+            received.append(options)
             calls += 1
             running += 1
             maxRunning = max(maxRunning, running)
