@@ -26,6 +26,7 @@ public enum ServerError: Error, Equatable, CustomStringConvertible {
     /// A bug or an environment failure (disk full); the message is safe to show.
     case internalError(String)
 
+    /// The message sent to the client.
     public var description: String {
         switch self {
         case .invalidField(let field, let message), .unsupported(let field, let message):

@@ -128,3 +128,20 @@ import Testing
         }
     }
 }
+
+@Suite struct BodyLimitTests {
+    @Test func aChunkedBodyOverTheLimitIs413() async throws {
+        let configuration = testConfiguration { $0.maxBodySize = 100 }
+        try await withServer(configuration, generator: FakeGenerator()) { client in
+            let port = try #require(client.port)
+            let connection = try RawHTTPConnection(port: port)
+            defer { connection.closeConnection() }
+            let chunk = #"{"prompt": ""# + String(repeating: "a", count: 150) + #""}"#
+            let size = String(chunk.utf8.count, radix: 16)
+            connection.send("POST /v1/images/generations HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n\(size)\r\n\(chunk)\r\n0\r\n\r\n")
+            let reply = await offPool { connection.read(until: "}}") }
+            #expect(reply.hasPrefix("HTTP/1.1 413"), "\(reply.prefix(200))")
+            #expect(reply.contains("request_too_large"))
+        }
+    }
+}

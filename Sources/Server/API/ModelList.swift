@@ -15,11 +15,3 @@ struct ModelList: Codable, Equatable {
     var object = "list"
     var data: [Model]
 }
-
-/// `GET /health`.
-struct HealthStatus: Codable, Equatable {
-    var status = "ok"
-    var model: String
-    var queued: Int
-    var running: Int
-}
