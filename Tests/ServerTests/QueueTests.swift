@@ -93,7 +93,7 @@ import Testing
             let seeds = try await withThrowingTaskGroup(of: UInt64?.self) { group in
                 for i in 0..<8 {
                     group.addTask {
-                        try await TestClient.withClient(host: "localhost", port: port) { other in
+                        try await TestClient.withClient(host: "localhost", port: port, configuration: .init(timeout: patience)) { other in
                             let response = try await other.post(
                                 "/v1/images/generations", headers: [.contentType: "application/json"],
                                 body: ByteBuffer(string: #"{"prompt": "p\#(i)", "steps": 2, "seed": \#(i * 10)}"#))

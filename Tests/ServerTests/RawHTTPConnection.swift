@@ -13,7 +13,7 @@ final class RawHTTPConnection: @unchecked Sendable {
         for family in [AF_INET, AF_INET6] {
             let fd = socket(family, Int32(SOCK_STREAM.rawValue), 0)
             guard fd >= 0 else { continue }
-            var timeout = timeval(tv_sec: 10, tv_usec: 0)
+            var timeout = timeval(tv_sec: 300, tv_usec: 0)
             setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
             let connected: Int32
             if family == AF_INET {
@@ -53,7 +53,7 @@ final class RawHTTPConnection: @unchecked Sendable {
         }
     }
 
-    /// Reads until `marker` has arrived, the peer closes, or the 10 s timeout.
+    /// Reads until `marker` has arrived, the peer closes, or the 300 s timeout.
     func read(until marker: String? = nil) -> String {
         var received: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)

@@ -81,33 +81,60 @@ func testConfiguration(_ change: (inout ServerConfiguration) -> Void = { _ in })
     return configuration
 }
 
+/// How long a test waits for the server. Generous on purpose: `swift test` runs every target in
+/// one process, and the numeric suites keep both cooperative threads busy for seconds at a time,
+/// which delays the server's handlers (in a real server process nothing else runs there).
+let patience: Duration = .seconds(300)
+
 /// Runs `test` against a live server (real socket on the loopback) over `generator`.
-func withServer<Value>(
+func withServer<Value: Sendable>(
     _ configuration: ServerConfiguration = testConfiguration(), generator: any ImageGenerating,
-    _ test: @Sendable (any TestClientProtocol) async throws -> Value
+    _ test: @escaping @Sendable (LiveClient) async throws -> Value
 ) async throws -> Value {
     let app = try buildApplication(configuration: configuration, generator: generator)
     defer { try? FileManager.default.removeItem(atPath: configuration.outputDirectory) }
-    return try await app.test(.live, test)
+    return try await app.test(.live) { client in
+        let port = try #require(client.port)
+        return try await TestClient.withClient(host: "localhost", port: port, configuration: .init(timeout: patience)) { connection in
+            try await test(LiveClient(port: port, connection: connection))
+        }
+    }
 }
 
-extension TestClientProtocol {
+/// One keep-alive connection to the server under test, with a long read timeout.
+struct LiveClient: Sendable {
+    let port: Int?
+    let connection: TestClient
+
+    func execute(uri: String, method: HTTPRequest.Method, headers: HTTPFields = [:], body: ByteBuffer? = nil) async throws -> Reply {
+        let response = try await connection.execute(TestClient.Request(uri, method: method, headers: headers, body: body))
+        return Reply(head: response.head, body: response.body ?? ByteBuffer())
+    }
+
     /// POST a JSON body.
-    func postJSON(_ uri: String, _ json: String, headers: HTTPFields = [:]) async throws -> TestResponse {
+    func postJSON(_ uri: String, _ json: String, headers: HTTPFields = [:]) async throws -> Reply {
         var fields = headers
         fields[.contentType] = "application/json"
         return try await execute(uri: uri, method: .post, headers: fields, body: ByteBuffer(string: json))
     }
 
     /// POST a multipart body.
-    func postForm(_ uri: String, _ form: MultipartBuilder, headers: HTTPFields = [:]) async throws -> TestResponse {
+    func postForm(_ uri: String, _ form: MultipartBuilder, headers: HTTPFields = [:]) async throws -> Reply {
         var fields = headers
         fields[.contentType] = form.contentType
         return try await execute(uri: uri, method: .post, headers: fields, body: form.body)
     }
 }
 
-extension TestResponse {
+/// A response.
+struct Reply: Sendable {
+    let head: HTTPResponse
+    let body: ByteBuffer
+    var status: HTTPResponse.Status { head.status }
+    var headers: HTTPFields { head.headerFields }
+}
+
+extension Reply {
     var text: String { String(buffer: body) }
 
     func decode<T: Decodable>(_ type: T.Type) throws -> T {
@@ -151,9 +178,10 @@ func path(of url: String) -> String {
     URL(string: url)?.path ?? url
 }
 
-/// Polls `condition` (bounded: about 10 s) without holding a thread.
+/// Polls `condition` every 10 ms until it holds or `patience` runs out, without holding a thread.
 func eventually(_ condition: () async throws -> Bool) async throws -> Bool {
-    for _ in 0..<1000 {
+    let deadline = ContinuousClock.now + patience
+    while ContinuousClock.now < deadline {
         if try await condition() { return true }
         try await Task.sleep(for: .milliseconds(10))
     }
