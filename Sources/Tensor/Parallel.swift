@@ -12,9 +12,14 @@ public enum Parallel {
     nonisolated(unsafe) private static var configuredThreads = ProcessInfo.processInfo.activeProcessorCount
     private static let blasPinned: Void = { openblas_set_num_threads(1) }()
 
-    /// Number of workers used by kernels (default: the machine's active cores).
+    /// A thread count for the current task only (see `withThreadCount`).
+    @TaskLocal static var taskThreadCount: Int?
+
+    /// Number of workers used by kernels (default: the machine's active cores); inside
+    /// `withThreadCount`, that count.
     public static var threadCount: Int {
         get {
+            if let taskThreadCount { return taskThreadCount }
             lock.lock()
             defer { lock.unlock() }
             return configuredThreads
@@ -24,6 +29,13 @@ public enum Parallel {
             configuredThreads = max(1, newValue)
             lock.unlock()
         }
+    }
+
+    /// Runs `body` with `threads` workers for the calling task only, leaving the process-wide
+    /// count alone: tests that compare thread counts must not change it under other work running
+    /// concurrently in the same process (a pipeline run would switch counts between its ops).
+    public static func withThreadCount<R>(_ threads: Int, _ body: () throws -> R) rethrows -> R {
+        try $taskThreadCount.withValue(max(1, threads), operation: body)
     }
 
     /// Pins OpenBLAS to a single thread; called before any BLAS use.

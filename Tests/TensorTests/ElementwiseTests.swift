@@ -107,16 +107,10 @@ import Testing
     }
 }
 
-/// Runs `body` with `Parallel.threadCount` 1 and then 4 and returns both results. Other tests may
-/// run concurrently, which is harmless: every op must give identical results for any thread count.
+/// Runs `body` with 1 and then 4 workers and returns both results. The count is set for this
+/// task only: changing the process-wide one would switch counts under tests running concurrently.
 enum ThreadCounts {
     static func compare<R>(_ body: () -> R) -> (R, R) {
-        let saved = Parallel.threadCount
-        defer { Parallel.threadCount = saved }
-        Parallel.threadCount = 1
-        let one = body()
-        Parallel.threadCount = 4
-        let four = body()
-        return (one, four)
+        (Parallel.withThreadCount(1, body), Parallel.withThreadCount(4, body))
     }
 }

@@ -28,10 +28,7 @@ func encodedWeight(_ tensor: Tensor, as dtype: DType, name: String = "weight") t
     return (stored, try stored.toTensor())
 }
 
-/// Runs `body` with `Parallel.threadCount` set to `threads`, restoring it afterwards.
+/// Runs `body` with `threads` workers, for this task only (other tests run concurrently).
 func withThreads<R>(_ threads: Int, _ body: () throws -> R) rethrows -> R {
-    let saved = Parallel.threadCount
-    Parallel.threadCount = threads
-    defer { Parallel.threadCount = saved }
-    return try body()
+    try Parallel.withThreadCount(threads, body)
 }
