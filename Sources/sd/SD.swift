@@ -1,9 +1,9 @@
 import ArgumentParser
 
 @main
-struct SD: ParsableCommand {
+struct SD: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sd",
         abstract: "Stable Diffusion on the CPU, in Swift.",
-        subcommands: [GenerateCommand.self])
+        subcommands: [GenerateCommand.self, ServeCommand.self])
 }

@@ -50,14 +50,19 @@ def solid_png(width, height, rgb):
 def main():
     from openai import OpenAI
 
+    import tempfile
+
     port = free_port()
     env = dict(os.environ, API_KEY=KEY)
+    outputs = tempfile.mkdtemp(prefix="sd-client-test-")
     server = subprocess.Popen(
-        [BINARY, "serve", "--port", str(port), "--socket-addr", f"127.0.0.1:{port}", "--model-name", "tiny-shapes"],
+        [BINARY, "serve", "--socket-addr", f"127.0.0.1:{port}", "--model-name", "tiny-shapes", "--output-dir", outputs],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(300):
+            if server.poll() is not None:
+                raise RuntimeError("server exited: " + server.stderr.read().decode(errors="replace")[-2000:])
             try:
                 with urllib.request.urlopen(base + "/health", timeout=1) as r:
                     if r.status == 200:
@@ -146,11 +151,14 @@ def main():
         print(f"{len(results) - failed} passed, {failed} failed")
         return 1 if failed else 0
     finally:
+        import shutil
+
         server.terminate()
         try:
             server.wait(timeout=20)
         except subprocess.TimeoutExpired:
             server.kill()
+        shutil.rmtree(outputs, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,89 @@
+import Foundation
+
+/// JSON body of `POST /v1/images/generations`: snake_case keys; unknown keys are ignored (as
+/// sd-api-server) and a wrong type names its field. `control_image` may be any JSON value (a
+/// FileObject in sd-api-server); only its presence matters until ControlNet exists.
+extension ImageRequest: Decodable {
+    enum CodingKeys: String, CodingKey {
+        case prompt, model, n, size, width, height, steps, seed, rng, eta, strength, user, quality, style, stream, preview
+        case negativePrompt = "negative_prompt"
+        case cfgScale = "cfg_scale"
+        case sampleMethod = "sample_method"
+        case sampler
+        case scheduler
+        case clipSkip = "clip_skip"
+        case responseFormat = "response_format"
+        case outputFormat = "output_format"
+        case outputCompression = "output_compression"
+        case controlImage = "control_image"
+        case controlStrength = "control_strength"
+        case applyCannyPreprocessor = "apply_canny_preprocessor"
+        case styleRatio = "style_ratio"
+        case image, mask
+    }
+
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        prompt = try c.decodeIfPresent(String.self, forKey: .prompt)
+        negativePrompt = try c.decodeIfPresent(String.self, forKey: .negativePrompt)
+        model = try c.decodeIfPresent(String.self, forKey: .model)
+        n = try c.decodeIfPresent(Int.self, forKey: .n)
+        size = try c.decodeIfPresent(String.self, forKey: .size)
+        width = try c.decodeIfPresent(Int.self, forKey: .width)
+        height = try c.decodeIfPresent(Int.self, forKey: .height)
+        cfgScale = try c.decodeIfPresent(Float.self, forKey: .cfgScale)
+        sampleMethod = try c.decodeIfPresent(String.self, forKey: .sampleMethod) ?? c.decodeIfPresent(String.self, forKey: .sampler)
+        scheduler = try c.decodeIfPresent(String.self, forKey: .scheduler)
+        steps = try c.decodeIfPresent(Int.self, forKey: .steps)
+        seed = try c.decodeIfPresent(Int64.self, forKey: .seed)
+        clipSkip = try c.decodeIfPresent(Int.self, forKey: .clipSkip)
+        rng = try c.decodeIfPresent(String.self, forKey: .rng)
+        eta = try c.decodeIfPresent(Float.self, forKey: .eta)
+        strength = try c.decodeIfPresent(Float.self, forKey: .strength)
+        responseFormat = try c.decodeIfPresent(String.self, forKey: .responseFormat)
+        outputFormat = try c.decodeIfPresent(String.self, forKey: .outputFormat)
+        outputCompression = try c.decodeIfPresent(Int.self, forKey: .outputCompression)
+        user = try c.decodeIfPresent(String.self, forKey: .user)
+        hasControlImage = try c.contains(.controlImage) && !c.decodeNil(forKey: .controlImage)
+        controlStrength = try c.decodeIfPresent(Float.self, forKey: .controlStrength)
+        applyCannyPreprocessor = try c.decodeIfPresent(Bool.self, forKey: .applyCannyPreprocessor)
+        styleRatio = try c.decodeIfPresent(Float.self, forKey: .styleRatio)
+        quality = try c.decodeIfPresent(String.self, forKey: .quality)
+        style = try c.decodeIfPresent(String.self, forKey: .style)
+        stream = try c.decodeIfPresent(Bool.self, forKey: .stream)
+        preview = try c.decodeIfPresent(Bool.self, forKey: .preview)
+        if try c.contains(.image) && !c.decodeNil(forKey: .image) {
+            throw ServerError.invalidField(field: "image", message: "image uploads go to /v1/images/edits as multipart/form-data")
+        }
+        if try c.contains(.mask) && !c.decodeNil(forKey: .mask) {
+            throw ServerError.invalidField(field: "mask", message: "masks go to /v1/images/edits as multipart/form-data")
+        }
+    }
+}
+
+extension ImageRequest {
+    /// Integer fields, for naming the one that overflows: Foundation's decoder reports a number
+    /// too large for its type as "not valid JSON" with no field at all.
+    static let integerFields = ["n", "width", "height", "steps", "seed", "clip_skip", "output_compression"]
+
+    /// Decodes a JSON body, naming the field in every error.
+    /// - Throws: `ServerError.invalidField`.
+    static func decodeJSON(_ data: Data) throws -> ImageRequest {
+        do {
+            return try JSONDecoder().decode(ImageRequest.self, from: data)
+        } catch let error as DecodingError {
+            if case .dataCorrupted(let context) = error, context.codingPath.isEmpty,
+                let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+            {
+                for field in integerFields {
+                    guard let number = object[field] as? NSNumber, !(number is Bool) else { continue }
+                    let value = number.doubleValue
+                    if !value.isFinite || value.rounded() != value || abs(value) > 9.2e18 {
+                        throw ServerError.invalidField(field: field, message: "'\(field)' must be an integer in range")
+                    }
+                }
+            }
+            throw ServerError.decoding(error)
+        }
+    }
+}

@@ -1,0 +1,19 @@
+/// The success body of the image endpoints: `{"created", "data": [{"url" | "b64_json",
+/// "prompt", "seed"}]}` (absent keys omitted, as sd-api-server and OpenAI).
+struct ImageResponse: Codable, Equatable, Sendable {
+    struct Item: Codable, Equatable, Sendable {
+        var url: String?
+        var b64JSON: String?
+        var prompt: String
+        /// The seed this picture used: request seed + its index.
+        var seed: UInt64
+
+        enum CodingKeys: String, CodingKey {
+            case url, prompt, seed
+            case b64JSON = "b64_json"
+        }
+    }
+
+    var created: Int
+    var data: [Item]
+}

@@ -1,0 +1,43 @@
+import Diffusion
+import Foundation
+import Hummingbird
+import Logging
+
+/// Builds the HTTP server over a loaded model: routes, middleware (CORS, errors, auth), the job
+/// queue and the file sweeper.
+/// - Throws: when the output folder cannot be created.
+public func buildApplication(
+    configuration: ServerConfiguration, generator: any ImageGenerating, logger: Logger? = nil
+) throws -> some ApplicationProtocol {
+    var log = logger ?? Logger(label: "sd.server")
+    if logger == nil { log.logLevel = configuration.logLevel }
+    let store = try FileStore(directory: configuration.outputDirectory, timeToLive: configuration.fileTimeToLive)
+    let queue = JobQueue(generator: generator, configuration: configuration, logger: log)
+    let state = ServerState(
+        configuration: configuration, queue: queue, store: store,
+        renderer: ImageResponseRenderer(store: store, urlPrefix: configuration.resolvedDownloadURLPrefix),
+        modelName: configuration.modelName ?? generator.modelName, nativeSize: generator.nativeSize, logger: log)
+
+    let router = Router(context: ServerRequestContext.self)
+    // Outermost first: CORS headers go on every answer, errors included.
+    router.add(middleware: CORSMiddleware())
+    router.add(middleware: ErrorMiddleware(maxBodySize: configuration.maxBodySize))
+    if let key = configuration.apiKey, !key.isEmpty { router.add(middleware: AuthMiddleware(apiKey: key)) }
+    ImageRoutes(state: state).register(on: router)
+    JobRoutes(state: state).register(on: router)
+    FileRoutes(state: state).register(on: router)
+    ModelRoutes(state: state).register(on: router)
+
+    if configuration.loraModelDirectory != nil {
+        log.warning("--lora-model-dir is accepted but LoRA is not supported yet; prompts with <lora:...> are refused (400)")
+    }
+    if configuration.controlNet != nil {
+        log.warning("--control-net is accepted but ControlNet is not supported yet; requests with control_image are refused (400)")
+    }
+    let base = Application(
+        router: router,
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "sd"),
+        services: [FileSweeper(store: store, interval: configuration.fileSweepInterval, logger: log)],
+        logger: log)
+    return ImageServerApplication(base: base, queue: queue)
+}

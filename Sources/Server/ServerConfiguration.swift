@@ -1,0 +1,58 @@
+import Diffusion
+import Foundation
+import Logging
+
+/// Everything `sd serve` can set: where to listen, sd-api-server's options, and our limits.
+public struct ServerConfiguration: Sendable {
+    /// Address to bind (IPv4 or IPv6 literal, or a host name).
+    public var host = "0.0.0.0"
+    /// Port to bind; 0 picks a free one (tests).
+    public var port = 8080
+    /// Base of the image URLs returned; nil derives it from the bound address (sd-api-server).
+    public var downloadURLPrefix: String?
+    /// When set, every endpoint but `/health` needs `Authorization: Bearer <key>`.
+    public var apiKey: String?
+    /// The `-m/--model-name` label; nil uses the model's own name.
+    public var modelName: String?
+    /// Which image routes are served.
+    public var task: ServerTask = .full
+    /// sd-api-server's `--lora-model-dir` (accepted; LoRA is not supported yet).
+    public var loraModelDirectory: String?
+    /// sd-api-server's `--control-net` (accepted; ControlNet is not supported yet).
+    public var controlNet: String?
+    /// Folder of generated files: `<outputDirectory>/file_<uuid>/<name>` (sd-api-server's `archives`).
+    public var outputDirectory = "archives"
+    /// Generated files are deleted this long after they were written; nil keeps them.
+    public var fileTimeToLive: Duration? = .seconds(24 * 3600)
+    /// How often expired files are looked for.
+    public var fileSweepInterval: Duration = .seconds(60)
+    /// Jobs waiting to run (running ones not counted); one more is answered 429.
+    public var maxQueueLength = 16
+    /// Generations running at once (one per model; more only helps with spare cores).
+    public var maxConcurrentJobs = 1
+    /// How long a finished job stays pollable before it answers 410.
+    public var jobTimeToLive: Duration = .seconds(600)
+    /// Seconds a 429 suggests waiting (`Retry-After`).
+    public var retryAfterSeconds = 5
+    /// Largest accepted width, height, step count and `n`.
+    public var limits = GenerationOptions.Limits()
+    /// Largest request body in bytes (uploads included); larger is answered 413.
+    public var maxBodySize = 32 << 20
+    /// Largest decoded upload in pixels.
+    public var maxUploadPixels = 4096 * 4096
+    /// Log level of the server's logger.
+    public var logLevel: Logger.Level = .info
+
+    public init() {}
+
+    /// The URL prefix that image URLs start with.
+    public var resolvedDownloadURLPrefix: String {
+        if let prefix = downloadURLPrefix { return prefix.hasSuffix("/") ? String(prefix.dropLast()) : prefix }
+        let shownHost: String
+        switch host {
+        case "0.0.0.0", "::", "": shownHost = "localhost"
+        default: shownHost = host.contains(":") ? "[\(host)]" : host
+        }
+        return "http://\(shownHost):\(port)"
+    }
+}

@@ -1,0 +1,44 @@
+/// Every failure the server reports, with what the client needs to fix it. Mapped to HTTP in one
+/// place, `ServerError+HTTP.swift`.
+public enum ServerError: Error, Equatable, CustomStringConvertible {
+    /// A field is missing, malformed or out of range; `field` names it.
+    case invalidField(field: String?, message: String)
+    /// The request needs something this server does not have (ControlNet, LoRA, a disabled task).
+    case unsupported(field: String?, message: String)
+    /// No or wrong API key.
+    case unauthorized(String)
+    /// No such route, file or job.
+    case notFound(String)
+    /// The route exists but not for this method.
+    case methodNotAllowed(method: String, path: String)
+    /// The body is larger than the configured limit.
+    case bodyTooLarge(limit: Int)
+    /// The queue is full; try again after `retryAfter` seconds.
+    case queueFull(retryAfter: Int)
+    /// The job finished too long ago; its result is gone.
+    case gone(String)
+    /// The job cannot be cancelled any more.
+    case conflict(String)
+    /// The job was cancelled (by the client, a disconnect or shutdown).
+    case cancelled(String)
+    /// The server is shutting down.
+    case shuttingDown
+    /// A bug or an environment failure (disk full); the message is safe to show.
+    case internalError(String)
+
+    /// The message sent to the client.
+    public var description: String {
+        switch self {
+        case .invalidField(let field, let message), .unsupported(let field, let message):
+            if let field, !message.contains(field) { return "\(field): \(message)" }
+            return message
+        case .unauthorized(let message), .notFound(let message), .gone(let message), .conflict(let message),
+            .cancelled(let message), .internalError(let message):
+            return message
+        case .methodNotAllowed(let method, let path): return "method \(method) is not allowed on \(path)"
+        case .bodyTooLarge(let limit): return "request body is larger than \(limit) bytes"
+        case .queueFull(let retryAfter): return "the generation queue is full; retry after \(retryAfter) s"
+        case .shuttingDown: return "the server is shutting down"
+        }
+    }
+}

@@ -1,0 +1,21 @@
+import Diffusion
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+
+/// What every route needs: the configuration, the queue, the file store and the model facts.
+struct ServerState: Sendable {
+    let configuration: ServerConfiguration
+    let queue: JobQueue
+    let store: FileStore
+    let renderer: ImageResponseRenderer
+    let modelName: String
+    let nativeSize: Int
+    let logger: Logger
+
+    /// The request-to-options mapping context.
+    var mappingContext: ImageRequest.Context {
+        ImageRequest.Context(nativeSize: nativeSize, limits: configuration.limits, maxUploadPixels: configuration.maxUploadPixels)
+    }
+}

@@ -1,0 +1,160 @@
+import ArgumentParser
+import Diffusion
+import Foundation
+import Logging
+import Server
+import Tensor
+
+/// `sd serve`: the HTTP server, a drop-in for LlamaEdge's sd-api-server (same flags and routes)
+/// with stable-diffusion.cpp-style asynchronous jobs, progress and cancel.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve the OpenAI-style image API (sd-api-server compatible).",
+        discussion: """
+            API_KEY in the environment makes every endpoint but /health require 'Authorization: Bearer <key>'.
+            Without --model the built-in tiny-shapes model is served.
+            """)
+
+    // sd-api-server's flags.
+    @Option(name: [.customShort("m"), .long], help: "Model name shown by /v1/models (default: the model file's name).")
+    var modelName: String?
+
+    @Option(help: "Checkpoint: a .safetensors or .gguf single file, or a diffusers folder (default: the built-in model).")
+    var model: String?
+
+    @Option(help: "A VAE file that replaces the checkpoint's.")
+    var vae: String?
+
+    @Option(help: "A TAESD decoder for much faster decoding.")
+    var taesd: String?
+
+    @Option(help: "LoRA folder (accepted; LoRA is not supported yet, prompts with <lora:...> get a 400).")
+    var loraModelDir: String?
+
+    @Option(help: "ControlNet model (accepted; ControlNet is not supported yet, control_image gets a 400).")
+    var controlNet: String?
+
+    @Option(help: "Worker threads; -1 = all cores.")
+    var threads = -1
+
+    @Option(help: "Routes to serve: full, text2image or image2image (the model is loaded once either way).")
+    var task = "full"
+
+    @Option(help: "Address to bind, IP:PORT ([::1]:8080 for IPv6). Excludes --port.")
+    var socketAddr: String?
+
+    @Option(help: "Port to bind on all interfaces (default 8080).")
+    var port: Int?
+
+    @Option(help: "Base of returned image URLs (default: http://localhost:PORT, or the bound address).")
+    var downloadURLPrefix: String?
+
+    // Ours.
+    @Option(help: "Folder for generated files (file_<uuid>/<name>).")
+    var outputDir = "archives"
+
+    @Option(help: "Seconds before a generated file is deleted; 0 keeps files forever.")
+    var fileTTL = 86400
+
+    @Option(help: "Generations that may wait in the queue; more get 429.")
+    var queueLength = 16
+
+    @Option(help: "Generations run at once.")
+    var concurrency = 1
+
+    @Option(help: "Largest width in pixels.")
+    var maxWidth = 2048
+
+    @Option(help: "Largest height in pixels.")
+    var maxHeight = 2048
+
+    @Option(help: "Largest step count.")
+    var maxSteps = 150
+
+    @Option(help: "Largest n (pictures per request).")
+    var maxN = 8
+
+    @Option(help: "Largest request body in MiB (uploads included); larger gets 413.")
+    var maxBodyMB = 32
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (prompts are logged at debug only).")
+    var logLevel = "info"
+
+    func validate() throws {
+        if socketAddr != nil && port != nil { throw ValidationError("--socket-addr and --port cannot be used together") }
+        if let port, !(0...65535).contains(port) { throw ValidationError("--port must be between 0 and 65535") }
+        guard ServerTask(rawValue: task) != nil else { throw ValidationError("--task must be full, text2image or image2image") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
+        guard threads == -1 || threads >= 1 else { throw ValidationError("--threads must be -1 or at least 1") }
+        guard fileTTL >= 0, queueLength >= 0, concurrency >= 1, maxN >= 1, maxSteps >= 1, maxBodyMB >= 1 else {
+            throw ValidationError("limits must be positive")
+        }
+        guard maxWidth >= 8, maxHeight >= 8, maxWidth % 8 == 0, maxHeight % 8 == 0 else {
+            throw ValidationError("--max-width and --max-height must be multiples of 8")
+        }
+        if let socketAddr { _ = try Self.parseSocketAddress(socketAddr) }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        var logger = Logger(label: "sd.server")
+        logger.logLevel = level
+        if threads >= 1 { Parallel.threadCount = threads }
+
+        var configuration = ServerConfiguration()
+        if let socketAddr {
+            (configuration.host, configuration.port) = try Self.parseSocketAddress(socketAddr)
+        } else {
+            configuration.port = port ?? 8080
+        }
+        configuration.downloadURLPrefix = downloadURLPrefix
+        configuration.apiKey = ProcessInfo.processInfo.environment["API_KEY"].flatMap { $0.isEmpty ? nil : $0 }
+        configuration.modelName = modelName
+        configuration.task = ServerTask(rawValue: task) ?? .full
+        configuration.loraModelDirectory = loraModelDir
+        configuration.controlNet = controlNet
+        configuration.outputDirectory = outputDir
+        configuration.fileTimeToLive = fileTTL == 0 ? nil : .seconds(fileTTL)
+        configuration.maxQueueLength = queueLength
+        configuration.maxConcurrentJobs = concurrency
+        configuration.limits.maxWidth = maxWidth
+        configuration.limits.maxHeight = maxHeight
+        configuration.limits.maxSteps = maxSteps
+        configuration.limits.maxCount = maxN
+        configuration.maxBodySize = maxBodyMB << 20
+        configuration.logLevel = level
+
+        logger.info("loading \(model ?? "the built-in model")")
+        let pipeline = try StableDiffusionPipeline(model: model, vae: vae, taesd: taesd)
+        logger.info("model \(pipeline.modelName): \(pipeline.family), native size \(pipeline.nativeSize)")
+        if configuration.apiKey != nil { logger.info("API key required (from API_KEY)") }
+        let app = try buildApplication(configuration: configuration, generator: pipeline, logger: logger)
+        logger.info("listening on \(configuration.host):\(configuration.port), task \(configuration.task.rawValue)")
+        try await app.runService()
+    }
+
+    /// `IP:PORT`, `[IPv6]:PORT` or `IPv6:PORT` (the last colon separates the port).
+    static func parseSocketAddress(_ text: String) throws -> (host: String, port: Int) {
+        var host: Substring, portText: Substring
+        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
+            host = text[text.index(after: text.startIndex)..<close]
+            let rest = text[text.index(after: close)...]
+            guard rest.hasPrefix(":") else { throw ValidationError("--socket-addr must be IP:PORT, got '\(text)'") }
+            portText = rest.dropFirst()
+        } else {
+            guard let colon = text.lastIndex(of: ":") else { throw ValidationError("--socket-addr must be IP:PORT, got '\(text)'") }
+            host = text[..<colon]
+            portText = text[text.index(after: colon)...]
+        }
+        guard !host.isEmpty, let port = Int(portText), (0...65535).contains(port) else {
+            throw ValidationError("--socket-addr must be IP:PORT, got '\(text)'")
+        }
+        return (String(host), port)
+    }
+}
