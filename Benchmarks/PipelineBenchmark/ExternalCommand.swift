@@ -14,7 +14,7 @@ struct ExternalCommand {
     /// - Throws: Foundation's error when it cannot be started.
     func run() throws -> (status: Int32, output: String, seconds: Double) {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
+        process.executableURL = URL(fileURLWithPath: Self.resolved(executable))
         process.arguments = arguments
         let pipe = Pipe()
         process.standardOutput = pipe
@@ -26,6 +26,18 @@ struct ExternalCommand {
         process.waitUntilExit()
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         return (process.terminationStatus, String(decoding: data, as: UTF8.self), seconds)
+    }
+
+    /// `name` looked up in `PATH` when it has no slash (`--python python3`), as a shell would;
+    /// `Process` itself takes paths only.
+    static func resolved(_ name: String) -> String {
+        guard !name.contains("/") else { return name }
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        for dir in path.split(separator: ":") {
+            let candidate = "\(dir)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return name
     }
 
     /// The last `lines` lines of `output`, for error messages.
