@@ -54,6 +54,10 @@ let package = Package(
         .executableTarget(
             name: "TensorBenchmark", dependencies: ["Tensor"], path: "Benchmarks/TensorBenchmark",
             swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "PipelineBenchmark",
+            dependencies: ["Diffusion", "Samplers", "Tensor", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Benchmarks/PipelineBenchmark", swiftSettings: swiftSettings),
         .target(name: "TestSupport", dependencies: ["Tensor"], path: "Tests/TestSupport", swiftSettings: swiftSettings),
         .testTarget(
             name: "TensorTests", dependencies: ["Tensor", "TestSupport"], exclude: ["Reference/README.md"],

@@ -1,0 +1,77 @@
+import Diffusion
+import Foundation
+import Samplers
+import Tensor
+
+/// Times the items on our `StableDiffusionPipeline`: the UNet and decoder are the pipeline's own
+/// (`denoisingUNet`, `decodeLatent`), and the whole image is its `generate`.
+struct PipelineItemRunner {
+    let pipeline: StableDiffusionPipeline
+    /// Picture side in pixels.
+    let size: Int
+    let runs: Int
+    /// Untimed runs before the timed ones (UNet and VAE only; see `run`).
+    let warmup: Int
+    let steps: Int
+    let prompt: String
+
+    /// Measures `item`, printing each run as it finishes (a 512 image takes minutes).
+    func run(_ item: BenchmarkItem) throws -> ItemResult {
+        PeakMemory.reset()
+        var timing = Timing()
+        var check = ""
+        switch item {
+        case .unet:
+            let side = size / 8
+            let unet = pipeline.denoisingUNet
+            let x = Self.normal([2, unet.config.inChannels, side, side], seed: 1)
+            let context = Self.normal([2, 77, unet.config.contextDimension ?? 768], seed: 2)
+            // Mid-schedule timestep: the cost does not depend on it.
+            let step = { unet(x, timesteps: [500, 500], context: context) }
+            for _ in 0..<warmup { _ = step() }
+            for r in 0..<runs {
+                check = TensorStats(timing.measure(step)).description
+                progress(item, r, timing)
+            }
+        case .vae:
+            let latent = Self.normal([1, 4, size / 8, size / 8], seed: 3)
+            let decode = { pipeline.decodeLatent(latent) }
+            for _ in 0..<warmup { _ = decode() }
+            for r in 0..<runs {
+                check = TensorStats(timing.measure(decode)).description
+                progress(item, r, timing)
+            }
+        case .image:
+            // No warm-up: one costs as much as a timed run. When the UNet and VAE items ran first
+            // the weights are already paged in; alone, the first run includes reading them.
+            var options = GenerationOptions(prompt: prompt)
+            options.width = size
+            options.height = size
+            options.steps = steps
+            options.cfgScale = 7
+            options.sampler = .eulerAncestral
+            options.seed = 42
+            for r in 0..<runs {
+                let images = try timing.measure { try pipeline.generate(options) }
+                check = images.first.map { "latent " + TensorStats($0.latent).description } ?? "no image"
+                progress(item, r, timing)
+            }
+        }
+        return ItemResult(item: item, timing: timing, peakBytes: PeakMemory.highWaterMark(), check: check)
+    }
+
+    private func progress(_ item: BenchmarkItem, _ run: Int, _ timing: Timing) {
+        print(String(format: "  %@ run %d/%d: %.3f s", item.rawValue, run + 1, runs, timing.seconds.last ?? .nan))
+    }
+
+    /// A tensor of N(0, 1) values from a fixed seed.
+    static func normal(_ shape: [Int], seed: UInt64) -> Tensor {
+        var tensor = Tensor(uninitializedShape: shape)
+        let stream = NormalStream(seed: seed)
+        tensor.withUnsafeMutableBufferPointer { buffer in
+            guard let base = buffer.baseAddress else { return }
+            stream.fill(base, count: buffer.count, std: 1)
+        }
+        return tensor
+    }
+}
