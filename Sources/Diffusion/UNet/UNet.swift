@@ -77,6 +77,7 @@ public struct UNet: Sendable {
 
         outNorm = try GroupNorm(w["out.0"], groups: groups, epsilon: 1e-5)
         outConv = try Conv2d(w["out.2"], padding: 1)
+        try checkChannelFlow(w)
     }
 
     /// Predicts the model output (eps or v) for a batch of latents (LDM `UNetModel.forward`).

@@ -39,6 +39,7 @@ public struct VAEDecoder: Sendable {
         self.levels = levels
         normOut = try GroupNorm(d["norm_out"], groups: groups, epsilon: 1e-6)
         convOut = try Conv2d(d["conv_out"], padding: 1)
+        try checkChannelFlow(w)
     }
 
     /// How many pixels one latent cell becomes per side (8 in SD).

@@ -43,6 +43,7 @@ public struct VAEEncoder: Sendable {
         normOut = try GroupNorm(e["norm_out"], groups: groups, epsilon: 1e-6)
         convOut = try Conv2d(e["conv_out"], padding: 1)
         quantConv = w.contains("quant_conv") ? try Conv2d(w["quant_conv"]) : nil
+        try checkChannelFlow(w)
     }
 
     /// How many pixels one latent cell covers per side (8 in SD: one per downsample, doubling).
