@@ -11,17 +11,7 @@ struct GenerateCommand: ParsableCommand {
         abstract: "Generate pictures from a prompt (and optionally an init image and a mask).",
         discussion: "Without --model the built-in tiny-shapes model is used (try \"a red circle on a blue background\").")
 
-    @Option(help: "Checkpoint: a .safetensors or .gguf single file, or a diffusers folder (default: the built-in model).")
-    var model: String?
-
-    @Option(help: "A VAE file that replaces the checkpoint's.")
-    var vae: String?
-
-    @Option(help: "A TAESD decoder (madebyollin/taesd diffusion_pytorch_model.safetensors): much faster decoding.")
-    var taesd: String?
-
-    @Option(help: "What the UNet predicts, when the checkpoint's configs do not say: eps or v (SD 2.x 768 models).")
-    var prediction: String?
+    @OptionGroup var modelOptions: ModelOptions
 
     @Flag(help: "Decode the VAE in overlapping tiles (less memory for large pictures).")
     var vaeTiling = false
@@ -107,15 +97,7 @@ struct GenerateCommand: ParsableCommand {
         options.mask = try mask.map(readPNG)
         options.vaeTiling = vaeTiling
         do { try options.validate() } catch let error as GenerationError { throw ValidationError(error.description) }
-        let predictionType: PredictionType?
-        switch prediction {
-        case nil: predictionType = nil
-        case "eps", "epsilon": predictionType = .epsilon
-        case "v", "v_prediction": predictionType = .v
-        default: throw ValidationError("unknown prediction '\(prediction ?? "")' (eps or v)")
-        }
-
-        let pipeline = try StableDiffusionPipeline(model: model, vae: vae, taesd: taesd, prediction: predictionType)
+        let pipeline = try modelOptions.loadPipeline()
         var progress = ProgressBar()
         let results = try pipeline.generate(options) { progress.update($0) }
         progress.finish()

@@ -20,14 +20,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: [.customShort("m"), .long], help: "Model name shown by /v1/models (default: the model file's name).")
     var modelName: String?
 
-    @Option(help: "Checkpoint: a .safetensors or .gguf single file, or a diffusers folder (default: the built-in model).")
-    var model: String?
-
-    @Option(help: "A VAE file that replaces the checkpoint's.")
-    var vae: String?
-
-    @Option(help: "A TAESD decoder for much faster decoding.")
-    var taesd: String?
+    @OptionGroup var modelOptions: ModelOptions
 
     @Option(help: "LoRA folder (accepted; LoRA is not supported yet, prompts with <lora:...> get a 400).")
     var loraModelDir: String?
@@ -130,8 +123,8 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.maxBodySize = maxBodyMB << 20
         configuration.logLevel = level
 
-        logger.info("loading \(model ?? "the built-in model")")
-        let pipeline = try StableDiffusionPipeline(model: model, vae: vae, taesd: taesd)
+        logger.info("loading \(modelOptions.model ?? "the built-in model")")
+        let pipeline = try modelOptions.loadPipeline()
         logger.info("model \(pipeline.modelName): \(pipeline.family), native size \(pipeline.nativeSize)")
         if configuration.apiKey != nil { logger.info("API key required (from API_KEY)") }
         let app = try buildApplication(configuration: configuration, generator: pipeline, logger: logger)

@@ -1,0 +1,34 @@
+import ArgumentParser
+import Diffusion
+
+/// The options that choose and load a model, shared by `sd generate` and `sd serve`.
+struct ModelOptions: ParsableArguments {
+    @Option(help: "Checkpoint: a .safetensors or .gguf single file, or a diffusers folder (default: the built-in model).")
+    var model: String?
+
+    @Option(help: "A VAE file that replaces the checkpoint's.")
+    var vae: String?
+
+    @Option(help: "A TAESD decoder (madebyollin/taesd diffusion_pytorch_model.safetensors): much faster decoding.")
+    var taesd: String?
+
+    @Option(help: "What the UNet predicts, when the checkpoint's configs do not say: eps or v (SD 2.x 768 models).")
+    var prediction: String?
+
+    func validate() throws {
+        if let prediction, !["eps", "epsilon", "v", "v_prediction"].contains(prediction) {
+            throw ValidationError("unknown --prediction '\(prediction)' (eps or v)")
+        }
+    }
+
+    /// Loads the pipeline these options describe.
+    func loadPipeline() throws -> StableDiffusionPipeline {
+        let type: PredictionType? =
+            switch prediction {
+            case "eps", "epsilon": .epsilon
+            case "v", "v_prediction": .v
+            default: nil
+            }
+        return try StableDiffusionPipeline(model: model, vae: vae, taesd: taesd, prediction: type)
+    }
+}
