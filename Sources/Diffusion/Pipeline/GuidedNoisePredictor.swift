@@ -16,17 +16,36 @@ struct GuidedNoisePredictor: NoisePredictor {
     let scale: Float
     /// Extra input channels concatenated to x (the inpainting UNet's mask and masked latent).
     let extraChannels: Tensor?
+    /// cond and uncond stacked once for the batched pass ([2, L, D] and [2, A]), not every step.
+    private let batchedContext: Tensor?
+    private let batchedAdded: Tensor?
+
+    init(
+        model: @escaping (Tensor, [Float], Tensor, Tensor?) throws -> Tensor, cond: Conditioning, uncond: Conditioning?,
+        scale: Float, extraChannels: Tensor?
+    ) {
+        self.model = model
+        self.cond = cond
+        self.uncond = uncond
+        self.scale = scale
+        self.extraChannels = extraChannels
+        if let uncond, scale != 1, cond.context.shape == uncond.context.shape {
+            batchedContext = Tensor.concat([cond.context, uncond.context], axis: 0)  // [2, L, D]
+            batchedAdded = cond.added.map { c in Tensor.concat([c, uncond.added ?? c], axis: 0) }  // [2, A]
+        } else {
+            batchedContext = nil
+            batchedAdded = nil
+        }
+    }
 
     func predict(_ x: Tensor, timestep: Float) throws -> Tensor {
         let input = extraChannels.map { Tensor.concat([x, $0], axis: 1) } ?? x  // [1, C (+5), h, w]
         guard let uncond, scale != 1 else {
             return try model(input, [timestep], cond.context, cond.added)
         }
-        if cond.context.shape == uncond.context.shape {
+        if let batchedContext {
             let both = try model(
-                Tensor.concat([input, input], axis: 0), [timestep, timestep],
-                Tensor.concat([cond.context, uncond.context], axis: 0),  // [2, L, D]
-                cond.added.map { c in Tensor.concat([c, uncond.added ?? c], axis: 0) })
+                Tensor.concat([input, input], axis: 0), [timestep, timestep], batchedContext, batchedAdded)  // [2, C, h, w]
             let halves = both.chunked(2, axis: 0)  // [1, C, h, w] each
             return Tensor.weightedSum((1 - scale, halves[1]), (scale, halves[0]))
         }

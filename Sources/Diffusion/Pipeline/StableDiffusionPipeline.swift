@@ -169,15 +169,15 @@ public final class StableDiffusionPipeline: @unchecked Sendable {
             extraChannels = try inpaintingChannels(image: grey, mask: full, latentMask: nil)
         }
 
+        let predictor = GuidedNoisePredictor(
+            model: { [unet] x, t, context, added in unet(x, timesteps: t, context: context, added: added) },
+            cond: cond, uncond: uncond, scale: options.cfgScale, extraChannels: extraChannels)
         var results: [GeneratedImage] = []
         for index in 0..<options.count {
             let seed = options.seed &+ UInt64(index)
             var rng = options.rng.makeSource(seed: seed)
             let noise = rng.normal(shape: latentShape)
             let x = initLatent.map { Tensor.weightedSum((1, $0), (sigmas[0], noise)) } ?? Tensor.weightedSum((sigmas[0], noise))
-            let predictor = GuidedNoisePredictor(
-                model: { [unet] x, t, context, added in unet(x, timesteps: t, context: context, added: added) },
-                cond: cond, uncond: uncond, scale: options.cfgScale, extraChannels: extraChannels)
             let report: (SamplerStep) throws -> Void = { step in
                 try progress(
                     GenerationProgress(
