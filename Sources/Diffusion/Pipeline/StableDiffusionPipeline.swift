@@ -115,11 +115,6 @@ public final class StableDiffusionPipeline: @unchecked Sendable {
         progress: (GenerationProgress) throws -> Void = { _ in }
     ) throws -> [GeneratedImage] {
         try options.validate(limits: limits)
-        for text in [options.prompt, options.negativePrompt] {
-            if let lora = try PromptParser.parse(text).loras.first {
-                throw GenerationError.unsupported("LoRA ('<lora:\(lora.name):...>' in the prompt) is not supported yet")
-            }
-        }
         let width = options.width ?? nativeSize, height = options.height ?? nativeSize
         let cond = try encode(options.prompt, clipSkip: options.clipSkip, width: width, height: height, isNegative: false)
         let uncond =
@@ -223,6 +218,9 @@ public final class StableDiffusionPipeline: @unchecked Sendable {
     /// embeddings as the added conditioning.
     func encode(_ prompt: String, clipSkip: Int?, width: Int, height: Int, isNegative: Bool) throws -> Conditioning {
         let parsed = try PromptParser.parse(prompt)
+        if let lora = parsed.loras.first {
+            throw GenerationError.unsupported("LoRA ('<lora:\(lora.name):...>' in the prompt) is not supported yet")
+        }
         let skip = clipSkip ?? family.defaultClipSkip
         switch family.architecture {
         case .sd1, .sd2:
