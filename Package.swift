@@ -8,6 +8,19 @@ let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
 ]
 
+// The AVX-512 kernels are compiled for AVX-512 F/BW/VL/BF16/VNNI in a target of their own and
+// only called after `CPUKernels` has checked the CPU, so the rest of the engine stays baseline
+// x86-64 and runs anywhere. Other architectures compile the target empty.
+#if arch(x86_64)
+let avx512Settings: [SwiftSetting] = swiftSettings + [
+    .unsafeFlags(
+        ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512bf16", "-mavx512vnni", "-mf16c", "-mfma"]
+            .flatMap { ["-Xcc", $0] })
+]
+#else
+let avx512Settings: [SwiftSetting] = swiftSettings
+#endif
+
 let package = Package(
     name: "swift-sd",
     products: [
@@ -30,7 +43,9 @@ let package = Package(
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
-        .target(name: "Tensor", dependencies: ["CBLAS"], swiftSettings: swiftSettings),
+        .target(name: "CSIMD"),
+        .target(name: "TensorKernels", dependencies: ["CSIMD"], swiftSettings: avx512Settings),
+        .target(name: "Tensor", dependencies: ["CBLAS", "CSIMD", "TensorKernels"], swiftSettings: swiftSettings),
         .target(name: "Samplers", dependencies: ["Tensor"], swiftSettings: swiftSettings),
         .target(name: "Diffusion", dependencies: ["Tensor", "Samplers", "CPNG", "CTurboJPEG"], swiftSettings: swiftSettings),
         .target(

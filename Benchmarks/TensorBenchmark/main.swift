@@ -99,8 +99,12 @@ do {
     }
     _ = matmul(a, b)  // pins OpenBLAS to 1 thread (Parallel.prepareBLAS)
     report("sgemm \(n)³, one cblas_sgemm, OpenBLAS 1 thread", flops: flops, runs: options.runs, direct)
-    report("sgemm \(n)³, matmul split over \(options.threads) workers", flops: flops, runs: options.runs) {
-        _ = matmul(a, b)
+    for level in KernelLevel.allCases where level == .generic || CPUKernels.detected == level {
+        CPUKernels.withLevel(level) {
+            report("sgemm \(n)³, matmul split over \(options.threads) workers, \(level)", flops: flops, runs: options.runs) {
+                _ = matmul(a, b)
+            }
+        }
     }
     openblas_set_num_threads(Int32(options.threads))
     report("sgemm \(n)³, one cblas_sgemm, OpenBLAS \(options.threads) threads", flops: flops, runs: options.runs, direct)
@@ -114,12 +118,17 @@ for (channels, size) in [(320, 64), (640, 32), (1280, 16), (1280, 8)] {
     let bias = randomTensor([channels])
     let flops = 2.0 * 2 * Double(channels * size * size) * Double(channels * 9)
     let shape = "2x\(channels)x\(size)x\(size) -> \(channels)"
-    report("conv2d 3x3 \(shape), f32", flops: flops, runs: options.runs) {
-        _ = conv2d(x, weight: w, bias: bias, padding: 1)
-    }
-    if let encoded = try? f16Weight(w) {
-        report("conv2d 3x3 \(shape), f16 weights", flops: flops, runs: options.runs) {
-            _ = conv2d(x, weight: encoded, bias: bias, padding: 1)
+    for level in KernelLevel.allCases where level == .generic || CPUKernels.detected == level {
+        CPUKernels.withLevel(level) {
+            report("conv2d 3x3 \(shape), f32, \(level)", flops: flops, runs: options.runs) {
+                _ = conv2d(x, weight: w, bias: bias, padding: 1)
+            }
+            if let encoded = try? f16Weight(w) {
+                let arithmetic = CPUKernels.effective(encoded.precision)
+                report("conv2d 3x3 \(shape), f16 weights (\(arithmetic)), \(level)", flops: flops, runs: options.runs) {
+                    _ = conv2d(x, weight: encoded, bias: bias, padding: 1)
+                }
+            }
         }
     }
 }
@@ -131,12 +140,16 @@ do {
     let k = randomTensor([batch, tokens, heads * d])
     let v = randomTensor([batch, tokens, heads * d])
     let flops = 4.0 * Double(batch * heads) * Double(tokens) * Double(tokens) * Double(d)
-    report("self-attention B2 4096x4096 8 heads x 40", flops: flops, runs: options.runs) {
-        _ = scaledDotProductAttention(q, k, v, heads: heads)
-    }
     let context = randomTensor([batch, 77, heads * d])
     let crossFlops = 4.0 * Double(batch * heads) * Double(tokens) * 77 * Double(d)
-    report("cross-attention B2 4096x77 8 heads x 40", flops: crossFlops, runs: options.runs) {
-        _ = scaledDotProductAttention(q, context, context, heads: heads)
+    for level in KernelLevel.allCases where level == .generic || CPUKernels.detected == level {
+        CPUKernels.withLevel(level) {
+            report("self-attention B2 4096x4096 8 heads x 40, \(level)", flops: flops, runs: options.runs) {
+                _ = scaledDotProductAttention(q, k, v, heads: heads)
+            }
+            report("cross-attention B2 4096x77 8 heads x 40, \(level)", flops: crossFlops, runs: options.runs) {
+                _ = scaledDotProductAttention(q, context, context, heads: heads)
+            }
+        }
     }
 }

@@ -49,10 +49,17 @@ public enum Parallel {
             body(0..<count)
             return
         }
+        // Workers are not part of the calling task: carry its kernel level over explicitly.
+        let level = CPUKernels.override
         DispatchQueue.concurrentPerform(iterations: chunks) { c in
             let start = count * c / chunks
             let end = count * (c + 1) / chunks
-            if start < end { body(start..<end) }
+            guard start < end else { return }
+            if let level {
+                CPUKernels.$override.withValue(level) { body(start..<end) }
+            } else {
+                body(start..<end)
+            }
         }
     }
 }

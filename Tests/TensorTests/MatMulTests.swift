@@ -81,8 +81,12 @@ import Testing
         #expect(weight.dtype == dtype && weight.rows == outFeatures && weight.columns == inFeatures)
         let expected = referenceLinear(
             x.scalars, decoded.scalars, bias: bias.scalars, m: m, inFeatures: inFeatures, outFeatures: outFeatures)
-        let actual = linear(x, weight: weight, bias: bias)
-        #expect(nmse(actual.scalars, expected) <= 1e-6, "\(dtype): \(describeDifference(actual.scalars, expected))")
+        for (precision, tolerance) in [(ComputePrecision.float32, 1e-6), (.bfloat16, 3e-5)] {
+            let actual = WeightMatrix.withEncodedWeightPrecision(precision) { linear(x, weight: weight, bias: bias) }
+            #expect(
+                nmse(actual.scalars, expected) <= tolerance,
+                "\(dtype) \(precision): \(describeDifference(actual.scalars, expected))")
+        }
     }
 
     /// Every GGUF block type, as the Python gguf package wrote it (Fixtures/gguf_types.gguf), works
@@ -96,7 +100,8 @@ import Testing
         let x = pseudoRandomTensor([5, inFeatures], seed: 21)
         let expected = referenceLinear(
             x.scalars, decoded.scalars, bias: nil, m: 5, inFeatures: inFeatures, outFeatures: outFeatures)
-        let actual = linear(x, weight: try WeightMatrix(stored))
+        let weight = try WeightMatrix(stored)
+        let actual = WeightMatrix.withEncodedWeightPrecision(.float32) { linear(x, weight: weight) }
         #expect(nmse(actual.scalars, expected) <= 1e-6, "\(name): \(describeDifference(actual.scalars, expected))")
     }
 

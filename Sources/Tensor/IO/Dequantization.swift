@@ -1,3 +1,5 @@
+import TensorKernels
+
 /// Decoding of every stored element type to Float32.
 ///
 /// Plain types are converted here; the GGUF block formats are in `QuantizedBlocks`.
@@ -11,8 +13,16 @@ public enum Dequantization {
         // Tensors in a mapped file need not be aligned (a safetensors header has any length), so
         // every load here is an unaligned one.
         case .f32: UnsafeMutableRawPointer(destination).copyMemory(from: source, byteCount: count * 4)
-        case .f16: convert(source, as: UInt16.self, count: count, into: destination) { halfToFloat($0) }
-        case .bf16: convert(source, as: UInt16.self, count: count, into: destination) { Float(bitPattern: UInt32($0) << 16) }
+        case .f16:
+            #if arch(x86_64)
+            if CPUKernels.active == .avx512 { return AVX512Convert.halfToFloat(source, count: count, into: destination) }
+            #endif
+            convert(source, as: UInt16.self, count: count, into: destination) { halfToFloat($0) }
+        case .bf16:
+            #if arch(x86_64)
+            if CPUKernels.active == .avx512 { return AVX512Convert.bfloatToFloat(source, count: count, into: destination) }
+            #endif
+            convert(source, as: UInt16.self, count: count, into: destination) { Float(bitPattern: UInt32($0) << 16) }
         case .f64: convert(source, as: Double.self, count: count, into: destination) { Float($0) }
         case .i64: convert(source, as: Int64.self, count: count, into: destination) { Float($0) }
         case .i32: convert(source, as: Int32.self, count: count, into: destination) { Float($0) }

@@ -1,23 +1,39 @@
 import CBLAS
+import TensorKernels
 
-/// Single-precision GEMM through OpenBLAS (pinned to one thread), split across `Parallel` workers.
+/// GEMM on f32 matrices, split across `Parallel` workers: our AVX-512 packed kernel (f32 or bf16
+/// arithmetic) where `CPUKernels` allows it, else OpenBLAS sgemm pinned to one thread.
 ///
 /// All matrices are row-major. Splitting happens here rather than inside OpenBLAS so that one
-/// pool owns the cores (see `Parallel`); every chunk is an ordinary `cblas_sgemm` call on a
-/// sub-block of C, so results do not depend on the thread count except through OpenBLAS's own
+/// pool owns the cores (see `Parallel`); every chunk is an ordinary single-threaded GEMM on a
+/// sub-block of C, so results do not depend on the thread count except through the kernel's own
 /// blocking of the chunk's shape.
 enum Gemm {
     /// Below this many multiply-adds a GEMM runs on the calling thread: dispatch would cost more.
     static let parallelThreshold = 1 << 18
 
     /// C[m, n] = alpha · op(A) · op(B) + beta · C on the calling thread.
+    /// With `precision` bf16 the operands are rounded to bf16 as they are packed (AVX-512 BF16
+    /// machines only; f32 elsewhere).
     @inline(__always)
     static func sgemm(
         transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,
         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, precision: ComputePrecision = .float32
     ) {
         guard m > 0, n > 0 else { return }
+        #if arch(x86_64)
+        if CPUKernels.active == .avx512 {
+            let p: AVX512Gemm.Precision = precision == .bfloat16 ? .bfloat16 : .float32
+            let bytes = AVX512Gemm.scratchBytes(precision: p, m: m, n: n, k: k)
+            ScratchBuffers.withBuffer(count: (bytes + 3) / 4) { scratch in
+                AVX512Gemm.multiply(
+                    precision: p, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, transA: transA,
+                    b: b, ldb: ldb, transB: transB, beta: beta, c: c, ldc: ldc, scratch: UnsafeMutableRawPointer(scratch))
+            }
+            return
+        }
+        #endif
         if k == 0 {
             // BLAS leaves C untouched for k = 0 on some builds; the product is empty, so C = beta·C.
             for i in 0..<m { for j in 0..<n { c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j] } }
@@ -38,7 +54,8 @@ enum Gemm {
         batch: Int = 1, transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,
         a: UnsafePointer<Float>, lda: Int, strideA: Int = 0,
         b: UnsafePointer<Float>, ldb: Int, strideB: Int = 0,
-        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, strideC: Int = 0
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, strideC: Int = 0,
+        precision: ComputePrecision = .float32
     ) {
         guard batch > 0, m > 0, n > 0 else { return }
         let work = batch.multipliedReportingOverflow(by: m * n * max(k, 1))
@@ -59,12 +76,14 @@ enum Gemm {
                     let aChunk = transA ? aBase + lo : aBase + lo * lda
                     sgemm(
                         transA: transA, transB: transB, m: hi - lo, n: n, k: k, alpha: alpha,
-                        a: aChunk, lda: lda, b: bBase, ldb: ldb, beta: beta, c: cBase + lo * ldc, ldc: ldc)
+                        a: aChunk, lda: lda, b: bBase, ldb: ldb, beta: beta, c: cBase + lo * ldc, ldc: ldc,
+                        precision: precision)
                 } else {
                     let bChunk = transB ? bBase + lo * ldb : bBase + lo
                     sgemm(
                         transA: transA, transB: transB, m: m, n: hi - lo, k: k, alpha: alpha,
-                        a: aBase, lda: lda, b: bChunk, ldb: ldb, beta: beta, c: cBase + lo, ldc: ldc)
+                        a: aBase, lda: lda, b: bChunk, ldb: ldb, beta: beta, c: cBase + lo, ldc: ldc,
+                        precision: precision)
                 }
             }
         }
@@ -75,12 +94,18 @@ enum Gemm {
 ///
 /// `a` is [..., M, K] (or [..., K, M] with `transposeA`), `b` is [..., K, N] (or [..., N, K] with
 /// `transposeB`); the result is [..., M, N]. Leading dimensions must match, or one operand may be
-/// a plain matrix shared by every batch element.
-public func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false) -> Tensor {
-    batchedMatmul(a, b, transposeA: transposeA, transposeB: transposeB)
+/// a plain matrix shared by every batch element. `precision` bf16 rounds the operands to bf16 and
+/// sums in f32 where the CPU has AVX-512 BF16 (f32 elsewhere).
+public func matmul(
+    _ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false,
+    precision: ComputePrecision = .float32
+) -> Tensor {
+    batchedMatmul(a, b, transposeA: transposeA, transposeB: transposeB, precision: precision)
 }
 
-func batchedMatmul(_ a: Tensor, _ b: Tensor, transposeA: Bool, transposeB: Bool) -> Tensor {
+func batchedMatmul(
+    _ a: Tensor, _ b: Tensor, transposeA: Bool, transposeB: Bool, precision: ComputePrecision = .float32
+) -> Tensor {
     precondition(a.rank >= 2 && b.rank >= 2, "matmul: \(a.shape) × \(b.shape) needs rank >= 2")
     let aBatch = Array(a.shape.dropLast(2)), bBatch = Array(b.shape.dropLast(2))
     precondition(
@@ -104,7 +129,7 @@ func batchedMatmul(_ a: Tensor, _ b: Tensor, transposeA: Bool, transposeB: Bool)
                     batch: batch, transA: transposeA, transB: transposeB, m: m, n: n, k: k,
                     a: aBase, lda: ac, strideA: aBatch.isEmpty ? 0 : ar * ac,
                     b: bBase, ldb: bc, strideB: bBatch.isEmpty ? 0 : br * bc,
-                    beta: 0, c: cBase, ldc: n, strideC: m * n)
+                    beta: 0, c: cBase, ldc: n, strideC: m * n, precision: precision)
             }
         }
     }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A layer weight used as a GEMM operand: either a Float32 tensor or a tensor still encoded in
 /// its weight file (f16, bf16, or GGUF quant blocks), viewed as a [rows, columns] matrix whose rows
 /// are the output features (linear [out, in]; conv [Cout, Cin·kH·kW]).
@@ -54,6 +56,29 @@ public struct WeightMatrix: Sendable {
             "WeightMatrix: '\(stored.name)' \(stored.shape) rows are not whole \(stored.dtype) blocks")
     }
 
+    /// The arithmetic of GEMMs with f16, bf16 and quantized weights (f32 weights always use f32):
+    /// bf16 by default, which runs at twice the f32 rate on CPUs with AVX-512 BF16 and gives
+    /// the same picture within the accuracy of an f16 checkpoint (see Benchmarks/README.md).
+    /// `float32` trades that speed for bit-closer results.
+    /// The current task's choice (see `withEncodedWeightPrecision`) or the process-wide one.
+    public static var encodedWeightPrecision: ComputePrecision {
+        get { taskEncodedPrecision ?? encodedPrecisionLock.withLock { encodedPrecision } }
+        set { encodedPrecisionLock.withLock { encodedPrecision = newValue } }
+    }
+    nonisolated(unsafe) private static var encodedPrecision: ComputePrecision = .bfloat16
+    private static let encodedPrecisionLock = NSLock()
+    @TaskLocal private static var taskEncodedPrecision: ComputePrecision?
+
+    /// Runs `body` with `precision` for encoded weights in the current task only.
+    public static func withEncodedWeightPrecision<R>(_ precision: ComputePrecision, _ body: () throws -> R) rethrows -> R {
+        try $taskEncodedPrecision.withValue(precision) { try body() }
+    }
+
+    /// The arithmetic this weight's products use.
+    public var precision: ComputePrecision {
+        dtype == .f32 ? .float32 : WeightMatrix.encodedWeightPrecision
+    }
+
     /// The element type in memory (`f32` for dense weights).
     public var dtype: DType {
         switch storage {
@@ -93,6 +118,7 @@ extension WeightMatrix {
         output: UnsafeMutablePointer<Float>, outputStride: Int, beta: Float
     ) {
         guard rows > 0, count > 0, columns > 0 else { return }
+        let precision = self.precision
         let work = rows.multipliedReportingOverflow(by: columns * count)
         let threads = (work.overflow || work.partialValue >= Gemm.parallelThreshold) ? Parallel.threadCount : 1
 
@@ -116,7 +142,7 @@ extension WeightMatrix {
                         let (r0, r1, c0, c1) = bounds(item, rowTile, countChunks, count)
                         product(
                             layout, weightTile: w + r0 * columns, rowRange: r0..<r1, countRange: c0..<c1,
-                            activations, activationStride, output, outputStride, beta)
+                            activations, activationStride, output, outputStride, beta, precision)
                     }
                 }
             }
@@ -134,7 +160,7 @@ extension WeightMatrix {
                         }
                         product(
                             layout, weightTile: tile, rowRange: r0..<r1, countRange: c0..<c1,
-                            activations, activationStride, output, outputStride, beta)
+                            activations, activationStride, output, outputStride, beta, precision)
                     }
                 }
             }
@@ -154,7 +180,7 @@ extension WeightMatrix {
     private func product(
         _ layout: WeightProductLayout, weightTile: UnsafePointer<Float>, rowRange: Range<Int>, countRange: Range<Int>,
         _ activations: UnsafePointer<Float>, _ activationStride: Int,
-        _ output: UnsafeMutablePointer<Float>, _ outputStride: Int, _ beta: Float
+        _ output: UnsafeMutablePointer<Float>, _ outputStride: Int, _ beta: Float, _ precision: ComputePrecision
     ) {
         switch layout {
         case .weightTimesActivationColumns:
@@ -162,14 +188,16 @@ extension WeightMatrix {
             Gemm.sgemm(
                 m: rowRange.count, n: countRange.count, k: columns, a: weightTile, lda: columns,
                 b: activations + countRange.lowerBound, ldb: activationStride, beta: beta,
-                c: output + rowRange.lowerBound * outputStride + countRange.lowerBound, ldc: outputStride)
+                c: output + rowRange.lowerBound * outputStride + countRange.lowerBound, ldc: outputStride,
+                precision: precision)
         case .activationRowsTimesTransposedWeight:
             // out[c0..<c1, r0..<r1] = act[c0..<c1, K] · Wtileᵀ
             Gemm.sgemm(
                 transB: true, m: countRange.count, n: rowRange.count, k: columns,
                 a: activations + countRange.lowerBound * activationStride, lda: activationStride,
                 b: weightTile, ldb: columns, beta: beta,
-                c: output + countRange.lowerBound * outputStride + rowRange.lowerBound, ldc: outputStride)
+                c: output + countRange.lowerBound * outputStride + rowRange.lowerBound, ldc: outputStride,
+                precision: precision)
         }
     }
 }

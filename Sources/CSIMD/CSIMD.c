@@ -1,0 +1,2 @@
+// CSIMD is header-only; SwiftPM needs one source file to build the target.
+#include "CSIMD.h"

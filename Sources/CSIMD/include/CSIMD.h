@@ -1,0 +1,44 @@
+// One-line wrappers that make x86 instructions Swift cannot name callable from Swift.
+//
+// Swift imports __m512 as SIMD16<Float> and __m512i as SIMD8<Int64>, but not the bf16 vector
+// type __m512bh, so the bf16 intrinsics are wrapped here with __m512i in its place. Loops and
+// blocking stay in Swift (Sources/TensorKernels); nothing here holds more than one intrinsic
+// or one CPUID query.
+#ifndef CSIMD_H
+#define CSIMD_H
+
+#include <stdint.h>
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <immintrin.h>
+
+// CPUID leaf `leaf`, subleaf `sub`; registers in abcd[0..3]. Returns 0 if the leaf is absent.
+static inline int sd_cpuid(unsigned leaf, unsigned sub, unsigned abcd[4]) {
+    return __get_cpuid_count(leaf, sub, &abcd[0], &abcd[1], &abcd[2], &abcd[3]);
+}
+
+// XCR0: which register states the OS saves (bits 1, 2, 5, 6, 7 must be set for AVX-512).
+static inline uint64_t sd_xgetbv0(void) {
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return ((uint64_t)hi << 32) | lo;
+}
+
+#define SD_AVX512 static inline __attribute__((always_inline, target("avx512f,avx512bw,avx512vl,avx512bf16,avx512vnni,f16c,fma")))
+
+// acc += a·b over bf16 pairs (vdpbf16ps).
+SD_AVX512 __m512 sd_dpbf16(__m512 acc, __m512i a, __m512i b) { return _mm512_dpbf16_ps(acc, (__m512bh)a, (__m512bh)b); }
+// acc += (the bf16 pair at p, in every lane)·b; the broadcast folds into the instruction.
+SD_AVX512 __m512 sd_dpbf16_bcast(__m512 acc, const void *p, __m512i b) { return _mm512_dpbf16_ps(acc, (__m512bh)_mm512_set1_epi32(*(const int *)p), (__m512bh)b); }
+// 32 bf16 (round to nearest even): lanes 0-15 from lo, 16-31 from hi.
+SD_AVX512 __m512i sd_cvtne2ps_pbh(__m512 hi, __m512 lo) { return (__m512i)_mm512_cvtne2ps_pbh(hi, lo); }
+// 16-bit lanes of v gathered by idx (vpermw).
+SD_AVX512 __m512i sd_permutexvar_epi16(__m512i idx, __m512i v) { return _mm512_permutexvar_epi16(idx, v); }
+// 16 halfs to 16 floats (vcvtph2ps).
+SD_AVX512 __m512 sd_cvtph_ps(__m256i h) { return _mm512_cvtph_ps(h); }
+// acc += Σ of 4 u8·s8 products per 32-bit lane (vpdpbusd).
+SD_AVX512 __m512i sd_dpbusd(__m512i acc, __m512i u8, __m512i s8) { return _mm512_dpbusd_epi32(acc, u8, s8); }
+
+#endif  // __x86_64__
+#endif  // CSIMD_H

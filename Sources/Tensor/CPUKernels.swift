@@ -1,0 +1,71 @@
+import CSIMD
+import Foundation
+
+/// Which family of hand-written kernels runs on this machine.
+public enum KernelLevel: String, Sendable, CaseIterable {
+    /// Baseline x86-64 / portable Swift SIMD, and OpenBLAS for f32 GEMMs.
+    case generic
+    /// AVX-512 F/BW/VL/DQ with BF16 and VNNI (Zen 4 and later, Sapphire Rapids and later): our
+    /// packed GEMM in f32 or bf16 and vector f16 decoding.
+    case avx512
+}
+
+/// The arithmetic a GEMM may use.
+public enum ComputePrecision: String, Sendable, CaseIterable {
+    /// f32 products and sums.
+    case float32
+    /// Operands rounded to bf16, products summed in f32 (where the CPU has AVX-512 BF16; f32
+    /// otherwise).
+    case bfloat16
+}
+
+/// Runtime dispatch: the best kernel level the CPU and OS support, chosen once, which users may
+/// lower (never raise) with `SD_KERNELS=generic` for the process or `withLevel` for one task.
+public enum CPUKernels {
+    /// The best level this CPU and OS support.
+    public static let detected: KernelLevel = detect()
+
+    /// The process-wide level: `detected`, or `generic` when the environment says `SD_KERNELS=generic`.
+    public static let processLevel: KernelLevel = {
+        ProcessInfo.processInfo.environment["SD_KERNELS"] == KernelLevel.generic.rawValue ? .generic : detected
+    }()
+
+    /// A level chosen for the current task (and the `Parallel` workers it starts).
+    @TaskLocal static var override: KernelLevel?
+
+    /// The level kernels use now: the task's choice if any, never above what the CPU supports.
+    public static var active: KernelLevel {
+        let wanted = override ?? processLevel
+        return wanted == .avx512 && detected == .avx512 ? .avx512 : .generic
+    }
+
+    /// Runs `body` with `level` (or `generic` if the CPU lacks it) for the current task only, so
+    /// concurrent work keeps its own level (tests compare both paths in one process).
+    public static func withLevel<R>(_ level: KernelLevel, _ body: () throws -> R) rethrows -> R {
+        try $override.withValue(level) { try body() }
+    }
+
+    /// The precision a bf16 request actually gets at the active level.
+    public static func effective(_ precision: ComputePrecision) -> ComputePrecision {
+        precision == .bfloat16 && active == .avx512 ? .bfloat16 : .float32
+    }
+
+    private static func detect() -> KernelLevel {
+        #if arch(x86_64)
+        var leaf1: [UInt32] = [0, 0, 0, 0], leaf7: [UInt32] = [0, 0, 0, 0], leaf7s1: [UInt32] = [0, 0, 0, 0]
+        guard sd_cpuid(1, 0, &leaf1) != 0, sd_cpuid(7, 0, &leaf7) != 0 else { return .generic }
+        _ = sd_cpuid(7, 1, &leaf7s1)
+        let ecx1 = leaf1[2], ebx7 = leaf7[1], ecx7 = leaf7[2], eax7s1 = leaf7s1[0]
+        let osxsave = ecx1 & (1 << 27) != 0, fma = ecx1 & (1 << 12) != 0, f16c = ecx1 & (1 << 29) != 0
+        guard osxsave, fma, f16c else { return .generic }
+        // The OS must save SSE, AVX and all three AVX-512 register states (XCR0 bits 1, 2, 5, 6, 7).
+        guard sd_xgetbv0() & 0xE6 == 0xE6 else { return .generic }
+        let avx512f = ebx7 & (1 << 16) != 0, avx512dq = ebx7 & (1 << 17) != 0
+        let avx512bw = ebx7 & (1 << 30) != 0, avx512vl = ebx7 & (1 << 31) != 0
+        let vnni = ecx7 & (1 << 11) != 0, bf16 = eax7s1 & (1 << 5) != 0
+        return avx512f && avx512dq && avx512bw && avx512vl && vnni && bf16 ? .avx512 : .generic
+        #else
+        return .generic
+        #endif
+    }
+}

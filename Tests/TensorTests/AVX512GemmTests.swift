@@ -1,0 +1,136 @@
+import TestSupport
+import Testing
+@testable import Tensor
+
+/// Our packed AVX-512 GEMM (f32 FMA and bf16 `vdpbf16ps`) against Double references, at shapes
+/// that cut every blocking edge: micro-tile (6x64), K block (128 f32 / 256 bf16, odd K for the
+/// bf16 pairs), row block (144) and column panel (4096); all four transpose combinations;
+/// alpha and beta.
+@Suite(.enabled(if: CPUKernels.detected == .avx512, "needs AVX-512 BF16"))
+struct AVX512GemmTests {
+    struct Case: CustomTestStringConvertible, Sendable {
+        let m: Int, n: Int, k: Int, transA: Bool, transB: Bool
+        var testDescription: String { "\(m)x\(n)x\(k)\(transA ? " Aᵀ" : "")\(transB ? " Bᵀ" : "")" }
+    }
+
+    static let cases: [Case] = [
+        Case(m: 1, n: 1, k: 1, transA: false, transB: false),
+        Case(m: 6, n: 64, k: 2, transA: false, transB: false),
+        Case(m: 7, n: 65, k: 3, transA: true, transB: false),
+        Case(m: 13, n: 130, k: 257, transA: false, transB: true),
+        Case(m: 150, n: 70, k: 300, transA: true, transB: true),
+        Case(m: 300, n: 129, k: 513, transA: false, transB: false),
+        Case(m: 5, n: 4200, k: 7, transA: false, transB: true),
+        Case(m: 40, n: 200, k: 40, transA: true, transB: false),
+    ]
+
+    /// (i, j) of op(X) for a row-major stored X.
+    static func element(_ x: [Float], _ i: Int, _ j: Int, rows: Int, columns: Int, transposed: Bool) -> Float {
+        transposed ? x[j * rows + i] : x[i * columns + j]
+    }
+
+    /// alpha · op(A)·op(B) + beta · C in Double, on `round`ed operands.
+    static func reference(
+        _ c: Case, a: [Float], b: [Float], cIn: [Float], alpha: Float, beta: Float, round: (Float) -> Float
+    ) -> [Float] {
+        var out = [Float](repeating: 0, count: c.m * c.n)
+        for i in 0..<c.m {
+            for j in 0..<c.n {
+                var sum = 0.0
+                for p in 0..<c.k {
+                    let x = round(element(a, i, p, rows: c.m, columns: c.k, transposed: c.transA))
+                    let y = round(element(b, p, j, rows: c.k, columns: c.n, transposed: c.transB))
+                    sum += Double(x) * Double(y)
+                }
+                out[i * c.n + j] = Float(Double(alpha) * sum + Double(beta) * Double(cIn[i * c.n + j]))
+            }
+        }
+        return out
+    }
+
+    /// bf16 round to nearest even, as `vcvtne2ps2bf16`.
+    static func bfloat16(_ x: Float) -> Float {
+        let bits = x.bitPattern
+        return Float(bitPattern: ((bits &+ 0x7FFF &+ ((bits >> 16) & 1)) >> 16) << 16)
+    }
+
+    static func run(_ c: Case, precision: ComputePrecision, alpha: Float, beta: Float, cIn: [Float]) -> [Float]
+    {
+        let a = pseudoRandomTensor([c.m * c.k], seed: 41).scalars
+        let b = pseudoRandomTensor([c.k * c.n], seed: 42).scalars
+        var out = cIn
+        CPUKernels.withLevel(.avx512) {
+            a.withUnsafeBufferPointer { pa in
+                b.withUnsafeBufferPointer { pb in
+                    out.withUnsafeMutableBufferPointer { pc in
+                        Gemm.sgemm(
+                            transA: c.transA, transB: c.transB, m: c.m, n: c.n, k: c.k, alpha: alpha,
+                            a: pa.baseAddress!, lda: c.transA ? c.m : c.k, b: pb.baseAddress!, ldb: c.transB ? c.k : c.n,
+                            beta: beta, c: pc.baseAddress!, ldc: c.n, precision: precision)
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    @Test(arguments: cases)
+    func float32MatchesDoubleReference(_ c: Case) {
+        let a = pseudoRandomTensor([c.m * c.k], seed: 41).scalars
+        let b = pseudoRandomTensor([c.k * c.n], seed: 42).scalars
+        let cIn = pseudoRandomTensor([c.m * c.n], seed: 43).scalars
+        for (alpha, beta) in [(Float(1), Float(0)), (0.5, 1), (1, 0.25)] {
+            let expected = Self.reference(c, a: a, b: b, cIn: cIn, alpha: alpha, beta: beta) { $0 }
+            let actual = Self.run(c, precision: .float32, alpha: alpha, beta: beta, cIn: cIn)
+            #expect(nmse(actual, expected) <= 1e-12, "alpha \(alpha) beta \(beta): \(describeDifference(actual, expected))")
+        }
+    }
+
+    /// The bf16 kernel must equal the exact product of the bf16-rounded operands up to f32
+    /// summation error: this checks the rounding (nearest even) and the pair packing, not just
+    /// that the result is close.
+    @Test(arguments: cases)
+    func bfloat16MatchesReferenceOnRoundedOperands(_ c: Case) {
+        let a = pseudoRandomTensor([c.m * c.k], seed: 41).scalars
+        let b = pseudoRandomTensor([c.k * c.n], seed: 42).scalars
+        let cIn = pseudoRandomTensor([c.m * c.n], seed: 43).scalars
+        for (alpha, beta) in [(Float(1), Float(0)), (0.5, 1)] {
+            let expected = Self.reference(c, a: a, b: b, cIn: cIn, alpha: alpha, beta: beta, round: Self.bfloat16)
+            let actual = Self.run(c, precision: .bfloat16, alpha: alpha, beta: beta, cIn: cIn)
+            #expect(nmse(actual, expected) <= 1e-12, "alpha \(alpha) beta \(beta): \(describeDifference(actual, expected))")
+            if c.k > 1 {
+                // And it really rounded: the f32 product differs by about 2^-9 relative.
+                let unrounded = Self.reference(c, a: a, b: b, cIn: cIn, alpha: alpha, beta: beta) { $0 }
+                #expect(nmse(actual, unrounded) > 1e-8)
+            }
+        }
+    }
+
+    /// The public ops give the same results at both kernel levels (f32).
+    @Test func levelsAgreeOnOps() throws {
+        let x = pseudoRandomTensor([2, 24, 13, 11], seed: 44)
+        let w = pseudoRandomTensor([20, 24, 3, 3], seed: 45)
+        let q = pseudoRandomTensor([2, 150, 64], seed: 46)
+        let k = pseudoRandomTensor([2, 90, 64], seed: 47)
+        func all() -> [Tensor] {
+            [
+                conv2d(x, weight: w, padding: 1), linear(q, weight: k.reshaped(180, 64)),
+                matmul(q, k, transposeB: true), scaledDotProductAttention(q, k, k, heads: 4),
+            ]
+        }
+        let generic = CPUKernels.withLevel(.generic) { all() }
+        let avx512 = CPUKernels.withLevel(.avx512) { all() }
+        for (g, v) in zip(generic, avx512) {
+            #expect(nmse(v, g) <= 1e-12, "\(describeDifference(v, g))")
+        }
+    }
+
+    /// `matmul(precision: .bfloat16)` reaches the bf16 kernel.
+    @Test func matmulPrecisionSelectsBFloat16() {
+        let a = pseudoRandomTensor([9, 70], seed: 48), b = pseudoRandomTensor([70, 33], seed: 49)
+        let exact = matmul(a, b)
+        let reduced = matmul(a, b, precision: .bfloat16)
+        let error = nmse(reduced, exact)
+        #expect(error > 1e-8 && error < 3e-5, "\(error)")
+    }
+}
