@@ -33,12 +33,17 @@ package enum AVX512Gemm {
 
     static func kc(_ precision: Precision) -> Int { precision == .float32 ? 128 : 256 }
 
+    /// Bytes of one packed sliver per row or column of `kb` elements of K.
+    @inline(__always)
+    static func kBytes(_ precision: Precision, _ kb: Int) -> Int { precision == .float32 ? kb * 4 : roundUp(kb, 2) * 2 }
+
     /// Bytes of scratch `multiply` needs for these sizes (64-byte aligned pointer expected).
     package static func scratchBytes(precision: Precision, m: Int, n: Int, k: Int) -> Int {
-        let kb = roundUp(min(k, kc(precision)), 2)
-        let aBytes = roundUp(min(m, mc), mr) * kb * 4
-        let bBytes = roundUp(min(n, nc), nr) * kb * 4
-        return roundUp(aBytes, 64) + roundUp(bBytes, 64) + mr * nr * 4
+        let kb = kBytes(precision, min(k, kc(precision)))
+        let aBytes = roundUp(min(m, mc), mr) * kb
+        let bBytes = roundUp(min(n, nc), nr) * kb
+        // + the 6x64 edge tile + one f32 [kc][64] staging sliver for convolution patches.
+        return roundUp(aBytes, 64) + roundUp(bBytes, 64) + mr * nr * 4 + kc(precision) * nr * 4
     }
 
     /// C = alpha · op(A) · op(B) + beta · C on the calling thread; op(A) is [m, k], op(B) [k, n].
@@ -50,6 +55,19 @@ package enum AVX512Gemm {
         beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int,
         scratch: UnsafeMutableRawPointer
     ) {
+        multiply(
+            precision: precision, m: m, n: n, k: k, alpha: alpha,
+            a: .strided(Operand(base: a, stride: lda, transposed: transA)),
+            b: .strided(Operand(base: b, stride: ldb, transposed: transB)),
+            beta: beta, c: c, ldc: ldc, scratch: scratch)
+    }
+
+    /// C = alpha · op(A) · op(B) + beta · C, with either operand possibly prepacked (see
+    /// `PackedOperand`) and B possibly the patches of a convolution (implicit im2col).
+    package static func multiply(
+        precision: Precision, m: Int, n: Int, k: Int, alpha: Float, a: LeftOperand, b: RightOperand,
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, scratch: UnsafeMutableRawPointer
+    ) {
         guard m > 0, n > 0 else { return }
         let accumulateC = beta != 0
         if beta != 0 && beta != 1 {
@@ -60,44 +78,68 @@ package enum AVX512Gemm {
             return
         }
         let kcMax = kc(precision)
-        let kbMax = roundUp(min(k, kcMax), 2)
+        let kbMax = kBytes(precision, min(k, kcMax))
         let aBlock = scratch
-        let bPanel = scratch + roundUp(roundUp(min(m, mc), mr) * kbMax * 4, 64)
-        let edge = (bPanel + roundUp(roundUp(min(n, nc), nr) * kbMax * 4, 64)).assumingMemoryBound(to: Float.self)
-        let a = Operand(base: a, stride: lda, transposed: transA)
-        let b = Operand(base: b, stride: ldb, transposed: transB)
+        let bPanel = scratch + roundUp(roundUp(min(m, mc), mr) * kbMax, 64)
+        let edge = (bPanel + roundUp(roundUp(min(n, nc), nr) * kbMax, 64)).assumingMemoryBound(to: Float.self)
+        let staging = edge + mr * nr
 
         for j0 in stride(from: 0, to: n, by: nc) {
             let nb = min(nc, n - j0)
             for p0 in stride(from: 0, to: k, by: kcMax) {
                 let kb = min(kcMax, k - p0)
                 let accumulate = accumulateC || p0 > 0
-                // Bytes of one packed sliver per row/column: kb f32 or kb/2 pairs of 4 bytes.
-                let kBytes = precision == .float32 ? kb * 4 : roundUp(kb, 2) * 2
-                for jr in stride(from: 0, to: nb, by: nr) {
-                    let dst = bPanel + (jr / nr) * kBytes * nr
-                    switch precision {
-                    case .float32: packBFloat(b, k: p0, kb, column: j0 + jr, min(nr, nb - jr), into: dst)
-                    case .bfloat16: packBBFloat(b, k: p0, kb, column: j0 + jr, min(nr, nb - jr), into: dst)
+                let bytes = kBytes(precision, kb)
+                // The B panel: packed now, or a view of the prepacked operand.
+                var bBase = UnsafeRawPointer(bPanel)
+                switch b {
+                case .packed(let packed):
+                    bBase = packed.sliver(j0 / nr, kBlock: p0)
+                case .strided(let operand):
+                    for jr in stride(from: 0, to: nb, by: nr) {
+                        let dst = bPanel + (jr / nr) * bytes * nr
+                        switch precision {
+                        case .float32: packBFloat(operand, k: p0, kb, column: j0 + jr, min(nr, nb - jr), into: dst)
+                        case .bfloat16: packBBFloat(operand, k: p0, kb, column: j0 + jr, min(nr, nb - jr), into: dst)
+                        }
+                    }
+                case .patches(let patches):
+                    for jr in stride(from: 0, to: nb, by: nr) {
+                        let dst = bPanel + (jr / nr) * bytes * nr
+                        let cols = min(nr, nb - jr)
+                        switch precision {
+                        case .float32:
+                            patches.gather(k: p0, kb, column: j0 + jr, cols, into: dst.assumingMemoryBound(to: Float.self))
+                        case .bfloat16:
+                            patches.gather(k: p0, kb, column: j0 + jr, cols, into: staging)
+                            let staged = Operand(base: UnsafePointer(staging), stride: nr, transposed: false)
+                            packBBFloat(staged, k: 0, kb, column: 0, nr, into: dst)
+                        }
                     }
                 }
                 for i0 in stride(from: 0, to: m, by: mc) {
                     let mb = min(mc, m - i0)
-                    for ir in stride(from: 0, to: mb, by: mr) {
-                        let dst = aBlock + (ir / mr) * kBytes * mr
-                        switch precision {
-                        case .float32: packAFloat(a, row: i0 + ir, min(mr, mb - ir), k: p0, kb, into: dst)
-                        case .bfloat16: packABFloat(a, row: i0 + ir, min(mr, mb - ir), k: p0, kb, into: dst)
+                    var aBase = UnsafeRawPointer(aBlock)
+                    switch a {
+                    case .packed(let packed):
+                        aBase = packed.sliver(i0 / mr, kBlock: p0)
+                    case .strided(let operand):
+                        for ir in stride(from: 0, to: mb, by: mr) {
+                            let dst = aBlock + (ir / mr) * bytes * mr
+                            switch precision {
+                            case .float32: packAFloat(operand, row: i0 + ir, min(mr, mb - ir), k: p0, kb, into: dst)
+                            case .bfloat16: packABFloat(operand, row: i0 + ir, min(mr, mb - ir), k: p0, kb, into: dst)
+                            }
                         }
                     }
                     for jr in stride(from: 0, to: nb, by: nr) {
                         let cols = min(nr, nb - jr)
-                        let bSliver = UnsafeRawPointer(bPanel + (jr / nr) * kBytes * nr)
+                        let bSliver = bBase + (jr / nr) * bytes * nr
                         for ir in stride(from: 0, to: mb, by: mr) {
                             let tile = Tile(
                                 c: c + (i0 + ir) * ldc + j0 + jr, ldc: ldc, rows: min(mr, mb - ir), cols: cols,
                                 accumulate: accumulate, alpha: alpha, edge: edge)
-                            let aSliver = UnsafeRawPointer(aBlock + (ir / mr) * kBytes * mr)
+                            let aSliver = aBase + (ir / mr) * bytes * mr
                             switch precision {
                             case .float32: kernelFloat(aSliver, bSliver, steps: kb, tile)
                             case .bfloat16: kernelBFloat(aSliver, bSliver, steps: roundUp(kb, 2) / 2, tile)
@@ -112,12 +154,34 @@ package enum AVX512Gemm {
     @inline(__always) static func roundUp(_ x: Int, _ to: Int) -> Int { (x + to - 1) / to * to }
 }
 
+/// The left operand of `AVX512Gemm.multiply`.
+package enum LeftOperand {
+    /// op(A) read from a strided f32 matrix and packed per block.
+    case strided(Operand)
+    /// Already packed (a weight packed once); its sliver 0 is row 0 of this product.
+    case packed(PackedOperand)
+}
+
+/// The right operand of `AVX512Gemm.multiply`.
+package enum RightOperand {
+    /// op(B) read from a strided f32 matrix and packed per block.
+    case strided(Operand)
+    /// Already packed; its sliver 0 is column 0 of this product.
+    case packed(PackedOperand)
+    /// The im2col matrix of a convolution, gathered from the image while packing.
+    case patches(ConvolutionPatches)
+}
+
 /// A strided matrix operand: element (i, j) of op(M) is base[i·stride + j], or base[j·stride + i]
 /// when transposed.
-struct Operand {
+package struct Operand {
     let base: UnsafePointer<Float>
     let stride: Int
     let transposed: Bool
+
+    package init(base: UnsafePointer<Float>, stride: Int, transposed: Bool) {
+        (self.base, self.stride, self.transposed) = (base, stride, transposed)
+    }
 }
 
 /// Where a micro-tile's result goes.

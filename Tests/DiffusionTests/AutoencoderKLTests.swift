@@ -5,7 +5,7 @@ import Testing
 
 @testable import Diffusion
 
-@Suite struct AutoencoderKLTests {
+@Suite(.float32Arithmetic) struct AutoencoderKLTests {
     /// Fixtures from `python Tests/Golden/generate_vae_goldens.py` (diffusers `AutoencoderKL`, tiny
     /// configs, seeded random weights converted to LDM names): vae_tiny_2level has 1x1-conv attention
     /// projections and batch 2, vae_tiny_3level Linear projections, two res blocks per level and

@@ -7,7 +7,7 @@ import Testing
 
 /// CLIP text encoders against transformers 5.24 on tiny seeded models, and the built-in
 /// tiny-shapes encoder (fp16 single file) against its fp32 diffusers folder.
-@Suite struct CLIPTextEncoderTests {
+@Suite(.float32Arithmetic) struct CLIPTextEncoderTests {
     /// `input.ids` ([chunks, 77], stored as float32) as token ids.
     func ids(_ golden: GoldenCase) throws -> [Int] { try golden.input("ids").scalars.map { Int($0) } }
 

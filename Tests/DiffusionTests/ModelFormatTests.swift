@@ -7,7 +7,7 @@ import Testing
 
 /// The same model from every format gives the same pictures, and the real SD 1.5, SD 2.1 and
 /// SDXL layouts build into complete pipelines that use every weight.
-@Suite(.serialized) struct ModelFormatTests {
+@Suite(.serialized, .float32Arithmetic) struct ModelFormatTests {
     static let builtIn = repositoryRoot.appendingPathComponent("Weights/tiny-shapes")
     static let diffusersFolder = repositoryRoot.deletingLastPathComponent().appendingPathComponent("shared/weights/tiny-shapes").path
     static let hasDiffusersFolder = FileManager.default.fileExists(atPath: diffusersFolder + "/model_index.json")

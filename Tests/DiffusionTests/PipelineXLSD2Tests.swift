@@ -17,7 +17,7 @@ import Testing
 /// negative exactly zero), added vector NMSE 1.2e-14 to 2e-14, final latent NMSE 1.4e-12 to 2.2e-11
 /// (max abs 1e-4 on SDXL latents of std ~20), pictures 84.8 dB, 86.0 dB and two identical. The
 /// tolerances leave a 2.5x to 5x margin on the measured worst case (PSNR: 70 dB, a few 1-level steps).
-@Suite(.serialized) struct PipelineXLSD2Tests {
+@Suite(.serialized, .float32Arithmetic) struct PipelineXLSD2Tests {
     /// A golden fixture and the pipeline built from the checkpoint it describes.
     struct TinyModel {
         let golden: SafetensorsFile

@@ -20,7 +20,7 @@ struct UNetGolden: Sendable, CustomTestStringConvertible {
     var testDescription: String { name }
 }
 
-@Suite struct UNetTests {
+@Suite(.float32Arithmetic) struct UNetTests {
     /// Fixtures made by `python Tests/Golden/generate_unet_goldens.py` (diffusers
     /// `UNet2DConditionModel`, seeded random fp16 weights, converted to LDM names; norm_num_groups 4).
     static let goldens = [

@@ -42,6 +42,18 @@ public final class MappedFile: @unchecked Sendable {
 
     private var ownsHeapCopy = false
 
+    /// Drops the resident pages that lie wholly inside `range` (bytes of the file) from this
+    /// process's memory, after their contents were copied elsewhere (a packed weight). The
+    /// mapping stays valid: a later read faults the page back in from the file.
+    public func releasePages(_ range: Range<Int>) {
+        guard !ownsHeapCopy, let base = bytes.baseAddress, !range.isEmpty else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (Int(bitPattern: base) + range.lowerBound + page - 1) / page * page
+        let end = (Int(bitPattern: base) + range.upperBound) / page * page
+        guard end > start, let pointer = UnsafeMutableRawPointer(bitPattern: start) else { return }
+        _ = madvise(pointer, end - start, MADV_DONTNEED)
+    }
+
     deinit {
         guard let base = bytes.baseAddress else { return }
         if ownsHeapCopy {

@@ -1,3 +1,5 @@
+import TensorKernels
+
 /// Zero padding added around an image before a convolution, in pixels per side.
 public struct Padding2d: Sendable, Equatable {
     /// Rows added above and below.
@@ -75,6 +77,20 @@ public func conv2d(
                 }
                 return
             }
+            #if arch(x86_64)
+            if CPUKernels.active == .avx512 {
+                // Implicit im2col: the GEMM gathers each B sliver from the image as it packs it.
+                for b in 0..<batch {
+                    let patches = ConvolutionPatches(
+                        image: input + b * cin * h * w, h: h, w: w, kh: kh, kw: kw, strideY: strideY, strideX: strideX,
+                        padTop: padding.top, padLeft: padding.left, wo: wo)
+                    weight.multiplyPacked(
+                        .weightTimesActivationColumns, source: .patches(patches), count: pixels,
+                        output: out + b * cout * pixels, outputStride: pixels, beta: beta, precision: weight.precision)
+                }
+                return
+            }
+            #endif
             let bandRows = max(1, min(ho, Conv2dTuning.im2colFloats / max(1, k * wo)))
             ScratchBuffers.withBuffer(count: k * bandRows * wo) { col in
                 for b in 0..<batch {

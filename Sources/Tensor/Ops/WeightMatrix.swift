@@ -20,6 +20,8 @@ public struct WeightMatrix: Sendable {
     public let storage: Storage
     /// The weight's own shape (e.g. [Cout, Cin, kH, kW]); the matrix is [shape[0], product of the rest].
     public let shape: [Int]
+    /// Packed copies for the AVX-512 kernels, made on first use (shared by copies of this value).
+    let packCache = PackedWeightCache()
     /// Output features (the first dimension).
     public let rows: Int
     /// Input features per output (the product of the remaining dimensions).
@@ -74,6 +76,13 @@ public struct WeightMatrix: Sendable {
         try $taskEncodedPrecision.withValue(precision) { try body() }
     }
 
+    /// Runs the async `body` with `precision` for encoded weights in the current task only.
+    public static func withEncodedWeightPrecision<R>(
+        _ precision: ComputePrecision, isolation: isolated (any Actor)? = #isolation, _ body: () async throws -> R
+    ) async rethrows -> R {
+        try await $taskEncodedPrecision.withValue(precision, operation: body, isolation: isolation)
+    }
+
     /// The arithmetic this weight's products use.
     public var precision: ComputePrecision {
         dtype == .f32 ? .float32 : WeightMatrix.encodedWeightPrecision
@@ -119,6 +128,14 @@ extension WeightMatrix {
     ) {
         guard rows > 0, count > 0, columns > 0 else { return }
         let precision = self.precision
+        #if arch(x86_64)
+        if CPUKernels.active == .avx512 {
+            multiplyPacked(
+                layout, source: .matrix(activations, stride: activationStride), count: count, output: output,
+                outputStride: outputStride, beta: beta, precision: precision)
+            return
+        }
+        #endif
         let work = rows.multipliedReportingOverflow(by: columns * count)
         let threads = (work.overflow || work.partialValue >= Gemm.parallelThreshold) ? Parallel.threadCount : 1
 
@@ -200,4 +217,11 @@ extension WeightMatrix {
                 precision: precision)
         }
     }
+}
+
+/// Packed forms of one weight for the AVX-512 kernels (see `WeightMatrix+Packed.swift`), keyed by
+/// precision and role.
+final class PackedWeightCache: @unchecked Sendable {
+    let lock = NSLock()
+    var entries: [String: AnyObject] = [:]
 }

@@ -1,0 +1,142 @@
+#if arch(x86_64)
+import Foundation
+import TensorKernels
+
+/// Where the activation operand of a weight product comes from.
+enum ActivationSource {
+    /// A strided f32 matrix: [columns, count] for W·act (conv), [count, columns] for act·Wᵀ (linear).
+    case matrix(UnsafePointer<Float>, stride: Int)
+    /// The patches of one image's convolution (W·im2col without storing im2col).
+    case patches(ConvolutionPatches)
+}
+
+extension PackedWeightCache {
+    /// The weight packed for `key`, made by `make` the first time (others wait for it).
+    func operand(
+        for key: (precision: AVX512Gemm.Precision, width: Int), _ make: () -> PackedBuffer
+    ) -> PackedBuffer {
+        lock.lock()
+        defer { lock.unlock() }
+        let name = "\(key.precision)/\(key.width)"
+        if let existing = entries[name] as? PackedBuffer { return existing }
+        let made = make()
+        entries[name] = made
+        return made
+    }
+}
+
+/// One packed weight's memory.
+final class PackedBuffer: @unchecked Sendable {
+    let pointer: UnsafeMutableRawPointer
+    let operand: PackedOperand
+
+    init(precision: AVX512Gemm.Precision, outer: Int, k: Int, width: Int) {
+        let bytes = max(64, PackedOperand.byteCount(precision: precision, outer: outer, k: k, width: width))
+        var raw: UnsafeMutableRawPointer?
+        precondition(posix_memalign(&raw, 64, bytes) == 0 && raw != nil, "PackedBuffer: cannot allocate \(bytes) bytes")
+        pointer = raw!
+        operand = PackedOperand(base: UnsafeRawPointer(pointer), precision: precision, outer: outer, k: k, width: width)
+    }
+
+    deinit { free(pointer) }
+}
+
+extension WeightMatrix {
+    /// The weight packed for the AVX-512 kernels as A (`width` 6) or B (`width` 64). Stored
+    /// weights are packed on first use and their file pages released, so the packed copy
+    /// replaces the mapping in memory instead of adding to it; dense (f32 in memory) weights are
+    /// packed per call by the kernel and return nil.
+    func packedOperand(_ precision: AVX512Gemm.Precision, width: Int) -> PackedOperand? {
+        guard case .stored(let stored) = storage else { return nil }
+        return packCache.operand(for: (precision, width)) {
+            let buffer = PackedBuffer(precision: precision, outer: rows, k: columns, width: width)
+            // Decode a few hundred rows at a time (a multiple of both sliver widths), pack them.
+            let tileRows = max(192, WeightMatrix.decodeTileFloats / max(columns, 1) / 192 * 192)
+            let tiles = (rows + tileRows - 1) / tileRows
+            Parallel.forEach(tiles) { range in
+                ScratchBuffers.withBuffer(count: tileRows * columns) { tile in
+                    for t in range {
+                        let r0 = t * tileRows, r1 = min(rows, r0 + tileRows)
+                        stored.decode(elements: r0 * columns..<r1 * columns, into: tile)
+                        buffer.operand.pack(rows: tile, firstRow: r0, count: r1 - r0, into: buffer.pointer)
+                    }
+                }
+            }
+            let start = stored.bytes.baseAddress.map { $0 - UnsafeRawPointer(stored.file.bytes.baseAddress!) } ?? 0
+            stored.file.releasePages(start..<start + stored.bytes.count)
+            return buffer
+        }.operand
+    }
+
+    /// The product with the AVX-512 kernels (see `multiply`). Work is split along the activation
+    /// dimension (each worker packs only its own activations, all share the packed weight), or
+    /// along whole weight slivers when the activations are too few.
+    func multiplyPacked(
+        _ layout: WeightProductLayout, source: ActivationSource, count: Int,
+        output: UnsafeMutablePointer<Float>, outputStride: Int, beta: Float, precision: ComputePrecision
+    ) {
+        let p: AVX512Gemm.Precision = precision == .bfloat16 ? .bfloat16 : .float32
+        let weightIsA = layout == .weightTimesActivationColumns
+        let width = weightIsA ? PackedOperand.rowSliver : PackedOperand.columnSliver
+        let packed = packedOperand(p, width: width)
+        let work = rows.multipliedReportingOverflow(by: columns * count)
+        let threads = (work.overflow || work.partialValue >= Gemm.parallelThreshold) ? Parallel.threadCount : 1
+        // Split the activations into chunks of whole 64-column (conv) or 6-row (linear) tiles when
+        // there are enough for every worker; otherwise split the weight.
+        let activationTile = weightIsA ? 64 : 6
+        let splitActivations = threads == 1 || count >= 2 * activationTile * threads
+        let extent = splitActivations ? count : rows
+        let grain = splitActivations ? activationTile : width
+        let chunks = max(1, min(threads, (extent + grain - 1) / grain))
+
+        withDenseWeight { dense in
+            Parallel.forEach(chunks) { range in
+                for chunk in range {
+                    // Chunk bounds rounded to the grain so workers meet on tile boundaries.
+                    let units = (extent + grain - 1) / grain
+                    let lo = min(extent, units * chunk / chunks * grain), hi = min(extent, units * (chunk + 1) / chunks * grain)
+                    guard lo < hi else { continue }
+                    let (c0, c1) = splitActivations ? (lo, hi) : (0, count)
+                    let (r0, r1) = splitActivations ? (0, rows) : (lo, hi)
+                    let weight: (left: LeftOperand?, right: RightOperand?)
+                    if let packed {
+                        let view = packed.advanced(bySlivers: r0 / width)
+                        weight = weightIsA ? (.packed(view), nil) : (nil, .packed(view))
+                    } else {
+                        let w = dense! + r0 * columns
+                        weight = weightIsA
+                            ? (.strided(Operand(base: w, stride: columns, transposed: false)), nil)
+                            : (nil, .strided(Operand(base: w, stride: columns, transposed: true)))
+                    }
+                    let (m, n) = weightIsA ? (r1 - r0, c1 - c0) : (c1 - c0, r1 - r0)
+                    let activations: (left: LeftOperand?, right: RightOperand?)
+                    switch source {
+                    case .matrix(let act, let stride):
+                        activations = weightIsA
+                            ? (nil, .strided(Operand(base: act + c0, stride: stride, transposed: false)))
+                            : (.strided(Operand(base: act + c0 * stride, stride: stride, transposed: false)), nil)
+                    case .patches(let patches):
+                        activations = (nil, .patches(patches.advanced(byColumns: c0)))
+                    }
+                    let c = weightIsA ? output + r0 * outputStride + c0 : output + c0 * outputStride + r0
+                    let bytes = AVX512Gemm.scratchBytes(precision: p, m: m, n: n, k: columns)
+                    ScratchBuffers.withBuffer(count: (bytes + 3) / 4) { scratch in
+                        AVX512Gemm.multiply(
+                            precision: p, m: m, n: n, k: columns, alpha: 1,
+                            a: (weight.left ?? activations.left)!, b: (weight.right ?? activations.right)!,
+                            beta: beta, c: c, ldc: outputStride, scratch: UnsafeMutableRawPointer(scratch))
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs `body` with the dense weight's elements (nil for a stored weight).
+    private func withDenseWeight(_ body: (UnsafePointer<Float>?) -> Void) {
+        switch storage {
+        case .dense(let tensor): tensor.withUnsafeBufferPointer { body($0.baseAddress) }
+        case .stored: body(nil)
+        }
+    }
+}
+#endif

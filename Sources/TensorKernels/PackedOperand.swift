@@ -1,0 +1,140 @@
+#if arch(x86_64)
+/// A GEMM operand packed once in the micro-kernels' layout over all of K (a weight, packed the
+/// first time it is used and then reused by every call).
+///
+/// Layout: K blocks of `AVX512Gemm.kc` in order; in each, the slivers of `width` (6 rows of A or
+/// 64 columns of B) side by side, each as `AVX512Gemm` packs it per block. Every block but the
+/// last is full, so a sliver's address is computed, not looked up.
+package struct PackedOperand {
+    package let base: UnsafeRawPointer
+    package let precision: AVX512Gemm.Precision
+    /// Rows of A or columns of B this operand holds (before padding to whole slivers).
+    package let outer: Int
+    package let k: Int
+    /// 6 (an A operand) or 64 (a B operand).
+    package let width: Int
+    /// Slivers skipped: a view of a worker's row or column range starts here.
+    package let firstSliver: Int
+
+    package init(
+        base: UnsafeRawPointer, precision: AVX512Gemm.Precision, outer: Int, k: Int, width: Int, firstSliver: Int = 0
+    ) {
+        precondition(width == AVX512Gemm.mr || width == AVX512Gemm.nr, "PackedOperand: width \(width)")
+        (self.base, self.precision, self.outer, self.k, self.width, self.firstSliver) =
+            (base, precision, outer, k, width, firstSliver)
+    }
+
+    /// Width of an A operand's slivers (rows) and of a B operand's (columns).
+    package static var rowSliver: Int { AVX512Gemm.mr }
+    package static var columnSliver: Int { AVX512Gemm.nr }
+
+    /// Bytes an operand of these sizes occupies.
+    package static func byteCount(precision: AVX512Gemm.Precision, outer: Int, k: Int, width: Int) -> Int {
+        let kc = AVX512Gemm.kc(precision)
+        let full = k / kc, rest = k % kc
+        let perElement = full * AVX512Gemm.kBytes(precision, kc) + (rest > 0 ? AVX512Gemm.kBytes(precision, rest) : 0)
+        return AVX512Gemm.roundUp(outer, width) * perElement
+    }
+
+    /// The view starting `slivers` slivers further on (a row range of A starting at row 6·slivers,
+    /// or a column range of B at column 64·slivers).
+    package func advanced(bySlivers slivers: Int) -> PackedOperand {
+        PackedOperand(base: base, precision: precision, outer: outer, k: k, width: width, firstSliver: firstSliver + slivers)
+    }
+
+    /// Start of sliver `index` (relative to this view) of the K block starting at `p0`.
+    @inline(__always)
+    func sliver(_ index: Int, kBlock p0: Int) -> UnsafeRawPointer {
+        let kc = AVX512Gemm.kc(precision)
+        let blockStart = AVX512Gemm.roundUp(outer, width) * AVX512Gemm.kBytes(precision, kc) * (p0 / kc)
+        let kb = min(kc, k - p0)
+        return base + blockStart + (firstSliver + index) * AVX512Gemm.kBytes(precision, kb) * width
+    }
+
+    /// Packs the weight rows `firstRow..<firstRow+count` (row-major f32, `k` per row) into the
+    /// operand at `destination`. A weight row is a row of A (width 6) or a column of B (width 64,
+    /// B = Wᵀ). `firstRow` must start a sliver; `count` must end one unless it reaches `outer`.
+    package func pack(rows: UnsafePointer<Float>, firstRow: Int, count: Int, into destination: UnsafeMutableRawPointer) {
+        precondition(firstRow % width == 0 && (count % width == 0 || firstRow + count == outer), "pack: rows not sliver-aligned")
+        let kc = AVX512Gemm.kc(precision)
+        let operand = Operand(base: rows, stride: k, transposed: width == AVX512Gemm.nr)
+        for p0 in stride(from: 0, to: k, by: kc) {
+            let kb = min(kc, k - p0)
+            for start in stride(from: 0, to: count, by: width) {
+                let target = destination + (sliver((firstRow + start) / width - firstSliver, kBlock: p0) - base)
+                let extent = min(width, count - start)
+                switch (precision, width == AVX512Gemm.mr) {
+                case (.float32, true): AVX512Gemm.packAFloat(operand, row: start, extent, k: p0, kb, into: target)
+                case (.bfloat16, true): AVX512Gemm.packABFloat(operand, row: start, extent, k: p0, kb, into: target)
+                case (.float32, false): AVX512Gemm.packBFloat(operand, k: p0, kb, column: start, extent, into: target)
+                case (.bfloat16, false): AVX512Gemm.packBBFloat(operand, k: p0, kb, column: start, extent, into: target)
+                }
+            }
+        }
+    }
+}
+
+/// The im2col matrix of one image's convolution, [Cin·kH·kW, Ho·Wo], never stored: `gather`
+/// produces the [kb][64] piece a B sliver needs, straight from the image.
+package struct ConvolutionPatches {
+    let image: UnsafePointer<Float>
+    let h, w, kh, kw, strideY, strideX, padTop, padLeft, wo: Int
+    /// Output pixel of column 0 (a worker's share of the pixels starts here).
+    var firstColumn = 0
+
+    /// The same patches with column 0 at output pixel `firstColumn + columns`.
+    package func advanced(byColumns columns: Int) -> ConvolutionPatches {
+        var copy = self
+        copy.firstColumn += columns
+        return copy
+    }
+
+    /// image [Cin, H, W]; output width `wo`.
+    package init(
+        image: UnsafePointer<Float>, h: Int, w: Int, kh: Int, kw: Int, strideY: Int, strideX: Int,
+        padTop: Int, padLeft: Int, wo: Int
+    ) {
+        (self.image, self.h, self.w, self.kh, self.kw) = (image, h, w, kh, kw)
+        (self.strideY, self.strideX, self.padTop, self.padLeft, self.wo) = (strideY, strideX, padTop, padLeft, wo)
+    }
+
+    /// Rows k..<k+kb (tap = (channel, ky, kx)) and columns column..<column+cols (output pixels)
+    /// of im2col into dst [kb][64]; columns past `cols` and out-of-image taps are zero.
+    func gather(k: Int, _ kb: Int, column: Int, _ cols: Int, into dst: UnsafeMutablePointer<Float>) {
+        let taps = kh * kw
+        for p in 0..<kb {
+            let tap = k + p
+            let channel = tap / taps, ky = (tap % taps) / kw, kx = tap % kw
+            let plane = image + channel * h * w
+            let out = dst + p * AVX512Gemm.nr
+            // Output columns whose tap lands inside the image: ix = ox·sx + kx - padLeft in [0, w).
+            let firstValid = max(0, (padLeft - kx + strideX - 1) / strideX)
+            let reach = w - 1 + padLeft - kx
+            let endValid = reach < 0 ? 0 : reach / strideX + 1
+            var j = firstColumn + column, o = 0
+            while o < cols {
+                let oy = j / wo, ox0 = j % wo
+                let run = min(wo - ox0, cols - o)
+                let iy = oy * strideY + ky - padTop
+                if iy < 0 || iy >= h {
+                    (out + o).initialize(repeating: 0, count: run)
+                } else {
+                    let lo = min(max(firstValid, ox0), ox0 + run), hi = max(lo, min(endValid, ox0 + run))
+                    if lo > ox0 { (out + o).initialize(repeating: 0, count: lo - ox0) }
+                    let row = plane + iy * w + (lo * strideX + kx - padLeft)
+                    let dstRun = out + o + (lo - ox0)
+                    if strideX == 1 {
+                        dstRun.initialize(from: row, count: hi - lo)
+                    } else {
+                        for i in 0..<(hi - lo) { dstRun[i] = row[i * strideX] }
+                    }
+                    if hi < ox0 + run { (out + o + (hi - ox0)).initialize(repeating: 0, count: ox0 + run - hi) }
+                }
+                o += run
+                j += run
+            }
+            if cols < AVX512Gemm.nr { (out + cols).initialize(repeating: 0, count: AVX512Gemm.nr - cols) }
+        }
+    }
+}
+#endif
