@@ -31,6 +31,9 @@ package enum AVX512Gemm {
     /// weight) is packed once per call.
     static let nc = 4096
 
+    /// f32 rows of convolution patches gathered before conversion to bf16 pairs (8 KB; even).
+    static let stagingRows = 32
+
     static func kc(_ precision: Precision) -> Int { precision == .float32 ? 128 : 256 }
 
     /// Bytes of one packed sliver per row or column of `kb` elements of K.
@@ -42,8 +45,8 @@ package enum AVX512Gemm {
         let kb = kBytes(precision, min(k, kc(precision)))
         let aBytes = roundUp(min(m, mc), mr) * kb
         let bBytes = roundUp(min(n, nc), nr) * kb
-        // + the 6x64 edge tile + one f32 [kc][64] staging sliver for convolution patches.
-        return roundUp(aBytes, 64) + roundUp(bBytes, 64) + mr * nr * 4 + kc(precision) * nr * 4
+        // + the 6x64 edge tile + the f32 staging block for convolution patches in bf16.
+        return roundUp(aBytes, 64) + roundUp(bBytes, 64) + mr * nr * 4 + stagingRows * nr * 4
     }
 
     /// C = alpha · op(A) · op(B) + beta · C on the calling thread; op(A) is [m, k], op(B) [k, n].
@@ -111,9 +114,13 @@ package enum AVX512Gemm {
                         case .float32:
                             patches.gather(k: p0, kb, column: j0 + jr, cols, into: dst.assumingMemoryBound(to: Float.self))
                         case .bfloat16:
-                            patches.gather(k: p0, kb, column: j0 + jr, cols, into: staging)
-                            let staged = Operand(base: UnsafePointer(staging), stride: nr, transposed: false)
-                            packBBFloat(staged, k: 0, kb, column: 0, nr, into: dst)
+                            // Through an L1-sized staging block of `stagingRows` f32 rows at a time.
+                            for s0 in stride(from: 0, to: kb, by: stagingRows) {
+                                let rows = min(stagingRows, kb - s0)
+                                patches.gather(k: p0 + s0, rows, column: j0 + jr, cols, into: staging)
+                                let staged = Operand(base: UnsafePointer(staging), stride: nr, transposed: false)
+                                packBBFloat(staged, k: 0, rows, column: 0, nr, into: dst + (s0 / 2) * nr * 4)
+                            }
                         }
                     }
                 }

@@ -112,6 +112,20 @@ package struct ConvolutionPatches {
             let reach = w - 1 + padLeft - kx
             let endValid = reach < 0 ? 0 : reach / strideX + 1
             var j = firstColumn + column, o = 0
+            // Fast path: all 64 columns in one output row, inside the image (stride 1): 4 vector copies.
+            if strideX == 1 && cols == AVX512Gemm.nr {
+                let oy = j / wo, ox0 = j % wo, iy = oy * strideY + ky - padTop
+                if ox0 + cols <= wo && iy >= 0 && iy < h && ox0 >= firstValid && ox0 + cols <= endValid {
+                    let src = UnsafeRawPointer(plane + iy * w + ox0 + kx - padLeft)
+                    let dstRaw = UnsafeMutableRawPointer(out)
+                    for q in 0..<4 {
+                        dstRaw.storeBytes(
+                            of: src.loadUnaligned(fromByteOffset: 64 * q, as: SIMD16<Float>.self), toByteOffset: 64 * q,
+                            as: SIMD16<Float>.self)
+                    }
+                    continue
+                }
+            }
             while o < cols {
                 let oy = j / wo, ox0 = j % wo
                 let run = min(wo - ox0, cols - o)

@@ -9,6 +9,16 @@
 
 #include <stdint.h>
 
+#if defined(__linux__)
+#include <malloc.h>
+// glibc heap tuning (mallopt is not in Swift's Glibc module): keep blocks up to `bytes` in the
+// heap instead of fresh mappings, and do not trim the heap below that.
+static inline void sd_keep_large_blocks_in_heap(int bytes) {
+    mallopt(M_MMAP_THRESHOLD, bytes);
+    mallopt(M_TRIM_THRESHOLD, bytes);
+}
+#endif
+
 #if defined(__x86_64__)
 #include <cpuid.h>
 #include <immintrin.h>
