@@ -110,11 +110,15 @@ struct AVX512GemmTests {
     @Test func levelsAgreeOnOps() throws {
         let x = pseudoRandomTensor([2, 24, 13, 11], seed: 44)
         let w = pseudoRandomTensor([20, 24, 3, 3], seed: 45)
+        // 70 columns: interior 64-pixel runs take the gather's vector fast path.
+        let wide = pseudoRandomTensor([1, 5, 6, 70], seed: 50)
+        let wideWeight = pseudoRandomTensor([7, 5, 3, 3], seed: 51)
         let q = pseudoRandomTensor([2, 150, 64], seed: 46)
         let k = pseudoRandomTensor([2, 90, 64], seed: 47)
         func all() -> [Tensor] {
             [
-                conv2d(x, weight: w, padding: 1), linear(q, weight: k.reshaped(180, 64)),
+                conv2d(x, weight: w, padding: 1), conv2d(wide, weight: wideWeight, padding: 1),
+                conv2d(wide, weight: wideWeight, stride: 2, padding: 1), linear(q, weight: k.reshaped(180, 64)),
                 matmul(q, k, transposeB: true), scaledDotProductAttention(q, k, k, heads: 4),
             ]
         }
@@ -123,6 +127,18 @@ struct AVX512GemmTests {
         for (g, v) in zip(generic, avx512) {
             #expect(nmse(v, g) <= 1e-12, "\(describeDifference(v, g))")
         }
+    }
+
+    /// A convolution with f16 weights in bf16 (implicit im2col, staged conversion) stays within
+    /// bf16 rounding of the f32 result.
+    @Test func bfloat16ConvolutionStaysCloseToFloat32() throws {
+        let x = pseudoRandomTensor([2, 40, 9, 70], seed: 52)
+        let (stored, _) = try encodedWeight(pseudoRandomTensor([13, 40, 3, 3], seed: 53, scale: 0.2), as: .f16)
+        let weight = try WeightMatrix(stored)
+        let exact = WeightMatrix.withEncodedWeightPrecision(.float32) { conv2d(x, weight: weight, padding: 1) }
+        let reduced = WeightMatrix.withEncodedWeightPrecision(.bfloat16) { conv2d(x, weight: weight, padding: 1) }
+        let error = nmse(reduced, exact)
+        #expect(error > 1e-8 && error < 3e-5, "\(error)")
     }
 
     /// `matmul(precision: .bfloat16)` reaches the bf16 kernel.
