@@ -44,8 +44,9 @@ let package = Package(
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
         .target(name: "CSIMD"),
-        .target(name: "TensorKernels", dependencies: ["CSIMD"], swiftSettings: avx512Settings),
-        .target(name: "Tensor", dependencies: ["CBLAS", "CSIMD", "TensorKernels"], swiftSettings: swiftSettings),
+        .target(name: "SIMDMath", swiftSettings: swiftSettings),
+        .target(name: "TensorKernels", dependencies: ["CSIMD", "SIMDMath"], swiftSettings: avx512Settings),
+        .target(name: "Tensor", dependencies: ["CBLAS", "CSIMD", "SIMDMath", "TensorKernels"], swiftSettings: swiftSettings),
         .target(name: "Samplers", dependencies: ["Tensor"], swiftSettings: swiftSettings),
         .target(name: "Diffusion", dependencies: ["Tensor", "Samplers", "CPNG", "CTurboJPEG"], swiftSettings: swiftSettings),
         .target(

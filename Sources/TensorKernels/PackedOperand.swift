@@ -15,13 +15,17 @@ package struct PackedOperand {
     package let width: Int
     /// Slivers skipped: a view of a worker's row or column range starts here.
     package let firstSliver: Int
+    /// Elements of K skipped (a multiple of `AVX512Gemm.kc`): a view of a K range starts here.
+    package let firstK: Int
 
     package init(
-        base: UnsafeRawPointer, precision: AVX512Gemm.Precision, outer: Int, k: Int, width: Int, firstSliver: Int = 0
+        base: UnsafeRawPointer, precision: AVX512Gemm.Precision, outer: Int, k: Int, width: Int, firstSliver: Int = 0,
+        firstK: Int = 0
     ) {
         precondition(width == AVX512Gemm.mr || width == AVX512Gemm.nr, "PackedOperand: width \(width)")
-        (self.base, self.precision, self.outer, self.k, self.width, self.firstSliver) =
-            (base, precision, outer, k, width, firstSliver)
+        precondition(firstK % AVX512Gemm.kc(precision) == 0, "PackedOperand: K view at \(firstK)")
+        (self.base, self.precision, self.outer, self.k, self.width, self.firstSliver, self.firstK) =
+            (base, precision, outer, k, width, firstSliver, firstK)
     }
 
     /// Width of an A operand's slivers (rows) and of a B operand's (columns).
@@ -39,13 +43,22 @@ package struct PackedOperand {
     /// The view starting `slivers` slivers further on (a row range of A starting at row 6·slivers,
     /// or a column range of B at column 64·slivers).
     package func advanced(bySlivers slivers: Int) -> PackedOperand {
-        PackedOperand(base: base, precision: precision, outer: outer, k: k, width: width, firstSliver: firstSliver + slivers)
+        PackedOperand(
+            base: base, precision: precision, outer: outer, k: k, width: width, firstSliver: firstSliver + slivers,
+            firstK: firstK)
+    }
+
+    /// The view whose K starts `elements` further on (a multiple of `AVX512Gemm.kc`).
+    package func advanced(byK elements: Int) -> PackedOperand {
+        PackedOperand(
+            base: base, precision: precision, outer: outer, k: k, width: width, firstSliver: firstSliver,
+            firstK: firstK + elements)
     }
 
     /// Start of sliver `index` (relative to this view) of the K block starting at `p0`.
     @inline(__always)
-    func sliver(_ index: Int, kBlock p0: Int) -> UnsafeRawPointer {
-        let kc = AVX512Gemm.kc(precision)
+    func sliver(_ index: Int, kBlock: Int) -> UnsafeRawPointer {
+        let kc = AVX512Gemm.kc(precision), p0 = kBlock + firstK
         let blockStart = AVX512Gemm.roundUp(outer, width) * AVX512Gemm.kBytes(precision, kc) * (p0 / kc)
         let kb = min(kc, k - p0)
         return base + blockStart + (firstSliver + index) * AVX512Gemm.kBytes(precision, kb) * width
@@ -55,19 +68,25 @@ package struct PackedOperand {
     /// operand at `destination`. A weight row is a row of A (width 6) or a column of B (width 64,
     /// B = Wᵀ). `firstRow` must start a sliver; `count` must end one unless it reaches `outer`.
     package func pack(rows: UnsafePointer<Float>, firstRow: Int, count: Int, into destination: UnsafeMutableRawPointer) {
+        pack(Operand(base: rows, stride: k, transposed: width == AVX512Gemm.nr), firstRow: firstRow, count: count, into: destination)
+    }
+
+    /// Packs rows (A) or columns (B) `firstRow..<firstRow+count` of op(source), whose element
+    /// (0, 0) is that first row's, into the operand at `destination` (a view at K 0, sliver 0).
+    package func pack(_ source: Operand, firstRow: Int = 0, count: Int? = nil, into destination: UnsafeMutableRawPointer) {
+        let count = count ?? outer
         precondition(firstRow % width == 0 && (count % width == 0 || firstRow + count == outer), "pack: rows not sliver-aligned")
         let kc = AVX512Gemm.kc(precision)
-        let operand = Operand(base: rows, stride: k, transposed: width == AVX512Gemm.nr)
         for p0 in stride(from: 0, to: k, by: kc) {
             let kb = min(kc, k - p0)
             for start in stride(from: 0, to: count, by: width) {
-                let target = destination + (sliver((firstRow + start) / width - firstSliver, kBlock: p0) - base)
+                let target = destination + (sliver((firstRow + start) / width - firstSliver, kBlock: p0 - firstK) - base)
                 let extent = min(width, count - start)
                 switch (precision, width == AVX512Gemm.mr) {
-                case (.float32, true): AVX512Gemm.packAFloat(operand, row: start, extent, k: p0, kb, into: target)
-                case (.bfloat16, true): AVX512Gemm.packABFloat(operand, row: start, extent, k: p0, kb, into: target)
-                case (.float32, false): AVX512Gemm.packBFloat(operand, k: p0, kb, column: start, extent, into: target)
-                case (.bfloat16, false): AVX512Gemm.packBBFloat(operand, k: p0, kb, column: start, extent, into: target)
+                case (.float32, true): AVX512Gemm.packAFloat(source, row: start, extent, k: p0, kb, into: target)
+                case (.bfloat16, true): AVX512Gemm.packABFloat(source, row: start, extent, k: p0, kb, into: target)
+                case (.float32, false): AVX512Gemm.packBFloat(source, k: p0, kb, column: start, extent, into: target)
+                case (.bfloat16, false): AVX512Gemm.packBBFloat(source, k: p0, kb, column: start, extent, into: target)
                 }
             }
         }

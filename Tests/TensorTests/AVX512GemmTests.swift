@@ -141,6 +141,24 @@ struct AVX512GemmTests {
         #expect(error > 1e-8 && error < 3e-5, "\(error)")
     }
 
+    /// Attention over several key blocks (768) and query blocks (128) with short last ones, one
+    /// head (queries split across workers) and three heads (whole heads per worker), in f32
+    /// against the generic path and in bf16 within rounding of it.
+    @Test(arguments: [1, 3])
+    func attentionAcrossBlocksMatchesGenericPath(heads: Int) {
+        let q = pseudoRandomTensor([1, 300, heads * 24], seed: 54)
+        let k = pseudoRandomTensor([1, 1700, heads * 24], seed: 55)
+        let v = pseudoRandomTensor([1, 1700, heads * 20], seed: 56)
+        let generic = CPUKernels.withLevel(.generic) { scaledDotProductAttention(q, k, v, heads: heads) }
+        let packed = CPUKernels.withLevel(.avx512) { scaledDotProductAttention(q, k, v, heads: heads) }
+        #expect(nmse(packed, generic) <= 1e-11, "\(describeDifference(packed, generic))")
+        let reduced = CPUKernels.withLevel(.avx512) {
+            scaledDotProductAttention(q, k, v, heads: heads, precision: .bfloat16)
+        }
+        let error = nmse(reduced, generic)
+        #expect(error > 1e-8 && error < 1e-4, "bf16 attention NMSE \(error)")
+    }
+
     /// `matmul(precision: .bfloat16)` reaches the bf16 kernel.
     @Test func matmulPrecisionSelectsBFloat16() {
         let a = pseudoRandomTensor([9, 70], seed: 48), b = pseudoRandomTensor([70, 33], seed: 49)

@@ -24,7 +24,9 @@ struct CrossAttention: Sendable {
     func callAsFunction(_ x: Tensor, context: Tensor? = nil) -> Tensor {
         let source = context ?? x
         // Heads are column blocks of [B, L, heads*d]: no [B, heads, L, d] permute is materialized.
-        let attended = scaledDotProductAttention(toQ(x), toK(source), toV(source), heads: heads)
+        // The products run in the projections' arithmetic (bf16 for an f16/bf16 checkpoint).
+        let attended = scaledDotProductAttention(
+            toQ(x), toK(source), toV(source), heads: heads, precision: toQ.weight.precision)
         return toOut(attended)
     }
 }

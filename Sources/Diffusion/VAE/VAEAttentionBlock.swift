@@ -28,7 +28,7 @@ struct VAEAttentionBlock: Sendable {
             .reshaped(b, c, height * width)  // [B, C, H, W] -> [B, C, H*W]
             .transposed(1, 2)  // [B, C, H*W] -> [B, H*W, C]
         // One head of width C, so the default scale 1/sqrt(d) is the reference's 1/sqrt(C).
-        let attended = scaledDotProductAttention(query(h), key(h), value(h), heads: 1)
+        let attended = scaledDotProductAttention(query(h), key(h), value(h), heads: 1, precision: query.weight.precision)
         let projected = output(attended)
             .transposed(1, 2)  // [B, H*W, C] -> [B, C, H*W]
             .reshaped(b, c, height, width)  // [B, C, H*W] -> [B, C, H, W]

@@ -1,4 +1,5 @@
 import Foundation
+import TensorKernels
 
 /// Scaled dot-product attention over projections laid out as the model produces them:
 /// q [B, Lq, heads·d], k [B, Lk, heads·d], v [B, Lk, heads·dv] -> [B, Lq, heads·dv].
@@ -6,7 +7,11 @@ import Foundation
 /// softmax(q·kᵀ · scale) · v per head, with `scale` = 1/√d by default and an fp32 softmax.
 /// Heads are read with strides, so the [B, L, heads, d] -> [B, heads, L, d] permute (and its
 /// inverse on the output) is never materialized.
-public func scaledDotProductAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, heads: Int, scale: Float? = nil) -> Tensor {
+/// `precision` bf16 rounds q, k, v and the probabilities to bf16 for the two products (AVX-512 BF16
+/// machines; f32 elsewhere); the softmax is always f32.
+public func scaledDotProductAttention(
+    _ q: Tensor, _ k: Tensor, _ v: Tensor, heads: Int, scale: Float? = nil, precision: ComputePrecision = .float32
+) -> Tensor {
     precondition(
         q.rank == 3 && k.rank == 3 && v.rank == 3 && heads >= 1,
         "attention: q \(q.shape), k \(k.shape), v \(v.shape), heads \(heads)")
@@ -19,7 +24,7 @@ public func scaledDotProductAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, hea
     var out = Tensor(uninitializedShape: [batch, lq, heads * dv])
     FlashAttention.run(
         q, k, v, into: &out, batch: batch, heads: heads, lq: lq, lk: lk, d: d, dv: dv,
-        scale: scale ?? 1 / Float(d).squareRoot(),
+        scale: scale ?? 1 / Float(d).squareRoot(), precision: precision,
         // [B, L, heads·d]: a head is a column block of width d.
         strides: { l, width in (batch: l * heads * width, head: width, row: heads * width) })
     return out
@@ -27,7 +32,9 @@ public func scaledDotProductAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, hea
 
 /// Scaled dot-product attention in PyTorch's layout:
 /// q [B, heads, Lq, d], k [B, heads, Lk, d], v [B, heads, Lk, dv] -> [B, heads, Lq, dv].
-public func scaledDotProductAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, scale: Float? = nil) -> Tensor {
+public func scaledDotProductAttention(
+    _ q: Tensor, _ k: Tensor, _ v: Tensor, scale: Float? = nil, precision: ComputePrecision = .float32
+) -> Tensor {
     precondition(q.rank == 4 && k.rank == 4 && v.rank == 4, "attention: q \(q.shape), k \(k.shape), v \(v.shape)")
     let (batch, heads, lq, d) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3])
     let (lk, dv) = (k.shape[2], v.shape[3])
@@ -38,7 +45,7 @@ public func scaledDotProductAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, sca
     var out = Tensor(uninitializedShape: [batch, heads, lq, dv])
     FlashAttention.run(
         q, k, v, into: &out, batch: batch, heads: heads, lq: lq, lk: lk, d: d, dv: dv,
-        scale: scale ?? 1 / Float(d).squareRoot(),
+        scale: scale ?? 1 / Float(d).squareRoot(), precision: precision,
         strides: { l, width in (batch: heads * l * width, head: l * width, row: width) })
     return out
 }
@@ -62,7 +69,7 @@ enum FlashAttention {
 
     static func run(
         _ q: Tensor, _ k: Tensor, _ v: Tensor, into out: inout Tensor,
-        batch: Int, heads: Int, lq: Int, lk: Int, d: Int, dv: Int, scale: Float,
+        batch: Int, heads: Int, lq: Int, lk: Int, d: Int, dv: Int, scale: Float, precision: ComputePrecision,
         strides: (_ length: Int, _ width: Int) -> Strides
     ) {
         let qs = strides(lq, d), ks = strides(lk, d), vs = strides(lk, dv), os = strides(lq, dv)
@@ -80,6 +87,14 @@ enum FlashAttention {
                             oBase.initialize(repeating: 0, count: po.count)
                             return
                         }
+                        #if arch(x86_64)
+                        if CPUKernels.active == .avx512 {
+                            runPacked(
+                                q: qBase, qs, k: kBase, ks, v: vBase, vs, out: oBase, os, batch: batch, heads: heads,
+                                lq: lq, lk: lk, d: d, dv: dv, scale: scale, precision: precision)
+                            return
+                        }
+                        #endif
                         Parallel.forEach(batch * heads * queryBlocks) { items in
                             // One scratch per worker: scores, output accumulator, m and l.
                             ScratchBuffers.withBuffer(count: bq * bk + bq * dv + 2 * bq) { scratch in
@@ -102,6 +117,37 @@ enum FlashAttention {
             }
         }
     }
+
+    #if arch(x86_64)
+    /// The AVX-512 path (`AVX512Attention`): whole heads per worker when there are enough heads,
+    /// else each head's queries split across workers (each packing that head's K and V).
+    private static func runPacked(
+        q: UnsafePointer<Float>, _ qs: Strides, k: UnsafePointer<Float>, _ ks: Strides, v: UnsafePointer<Float>,
+        _ vs: Strides, out: UnsafeMutablePointer<Float>, _ os: Strides, batch: Int, heads: Int, lq: Int, lk: Int,
+        d: Int, dv: Int, scale: Float, precision: ComputePrecision
+    ) {
+        let p: AVX512Gemm.Precision = precision == .bfloat16 ? .bfloat16 : .float32
+        let pairs = batch * heads
+        let work = pairs.multipliedReportingOverflow(by: lq * lk * (d + dv))
+        let threads = (work.overflow || work.partialValue >= Gemm.parallelThreshold) ? Parallel.threadCount : 1
+        let chunksPerHead = pairs >= threads ? 1 : min((threads + pairs - 1) / pairs, max(1, lq / 64))
+        let bytes = AVX512Attention.scratchBytes(lk: lk, d: d, dv: dv, precision: p)
+        Parallel.forEach(pairs * chunksPerHead) { items in
+            ScratchBuffers.withBuffer(count: (bytes + 3) / 4) { scratch in
+                for item in items {
+                    let pair = item / chunksPerHead, chunk = item % chunksPerHead
+                    let (b, h) = (pair / heads, pair % heads)
+                    let lo = lq * chunk / chunksPerHead, hi = lq * (chunk + 1) / chunksPerHead
+                    AVX512Attention.run(
+                        q: q + b * qs.batch + h * qs.head + lo * qs.row, qRow: qs.row,
+                        k: k + b * ks.batch + h * ks.head, kRow: ks.row, v: v + b * vs.batch + h * vs.head, vRow: vs.row,
+                        out: out + b * os.batch + h * os.head + lo * os.row, outRow: os.row, queries: 0..<(hi - lo),
+                        lk: lk, d: d, dv: dv, scale: scale, precision: p, scratch: UnsafeMutableRawPointer(scratch))
+                }
+            }
+        }
+    }
+    #endif
 
     private static func processBlock(
         q: UnsafePointer<Float>, qRow: Int, k: UnsafePointer<Float>, kRow: Int, v: UnsafePointer<Float>, vRow: Int,
@@ -175,7 +221,7 @@ enum FlashAttention {
         var sum = Vector()
         var j = 0
         while j + 16 <= count {
-            let e = exp(raw.loadUnaligned(fromByteOffset: j * 4, as: Vector.self) - s)
+            let e = VectorMath.exp(raw.loadUnaligned(fromByteOffset: j * 4, as: Vector.self) - s)
             raw.storeBytes(of: e, toByteOffset: j * 4, as: Vector.self)
             sum += e
             j += 16
@@ -184,43 +230,12 @@ enum FlashAttention {
             // Tail: pad with a value whose exp underflows to ~0 and write back only the real lanes.
             var tail = Vector(repeating: -.infinity)
             for t in 0..<(count - j) { tail[t] = row[j + t] }
-            let e = exp(tail - s)
+            let e = VectorMath.exp(tail - s)
             for t in 0..<(count - j) {
                 row[j + t] = e[t]
                 sum[t] += e[t]
             }
         }
         return sum.sum()
-    }
-
-    /// e^x for 16 lanes, within 2 ulp on [-87, 88] (Cephes `expf` reduction and polynomial).
-    ///
-    /// x = n·ln2 + r with |r| <= ln2/2; e^r by a degree-6 polynomial; 2^n built in the exponent
-    /// bits. Inputs below -87.3 give ~1e-38 instead of 0 (irrelevant next to the row maximum's 1).
-    @inline(__always)
-    static func exp(_ input: Vector) -> Vector {
-        // Clamped with compare-and-select: the stdlib's pointwiseMin/Max handle NaN lane by lane
-        // and compile to a scalar loop, which made this function ~10x slower.
-        let low = Vector(repeating: -87.33654), high = Vector(repeating: 88.37626)
-        var x = input.replacing(with: low, where: input .< low)
-        x.replace(with: high, where: x .> high)
-        // Adding 1.5·2^23 rounds x/ln2 to an integer held in the low mantissa bits.
-        let magic = Vector(repeating: 12_582_912)
-        let shifted = x * Vector(repeating: 1.442_695_04) + magic
-        let n = shifted - magic
-        // Two-part ln2 keeps r exact to float precision (Cody–Waite).
-        var r = x - n * Vector(repeating: 0.693_359_375)
-        r = r - n * Vector(repeating: -2.121_944_4e-4)
-        var p = Vector(repeating: 1.987_569_15e-4)
-        p = p * r + Vector(repeating: 1.398_199_95e-3)
-        p = p * r + Vector(repeating: 8.333_451_9e-3)
-        p = p * r + Vector(repeating: 4.166_579_59e-2)
-        p = p * r + Vector(repeating: 1.666_666_55e-1)
-        p = p * r + Vector(repeating: 5.000_000_12e-1)
-        let er = p * r * r + r + Vector(repeating: 1)
-        // n is the integer difference of the bit patterns; 2^n = (n + 127) << 23 as a float.
-        let integer = unsafeBitCast(shifted, to: SIMD16<Int32>.self) &- 0x4B40_0000
-        let twoToN = unsafeBitCast((integer &+ 127) &<< 23, to: Vector.self)
-        return er * twoToN
     }
 }

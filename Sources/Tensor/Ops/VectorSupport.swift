@@ -1,3 +1,5 @@
+import SIMDMath
+
 import Foundation
 
 // Shared pieces for the element-wise kernels: unaligned SIMD loads/stores and the chunk sizes that
@@ -49,17 +51,13 @@ extension Tensor {
 // toolchain (measured: e^x went from ~1 to ~10 ns/element), while comparisons and bitwise
 // operations lower to single vector instructions.
 
-/// Lanes of `a` where `mask` is set, else lanes of `b`.
+/// Lane-wise a where mask else b (see `SIMDMath.select`).
 @inline(__always) func select(
     _ mask: SIMDMask<SIMD16<Int32>>, _ a: SIMD16<Float>, _ b: SIMD16<Float>
-) -> SIMD16<Float> {
-    let m = unsafeBitCast(mask, to: SIMD16<Int32>.self)
-    let bits = (unsafeBitCast(a, to: SIMD16<Int32>.self) & m) | (unsafeBitCast(b, to: SIMD16<Int32>.self) & ~m)
-    return unsafeBitCast(bits, to: SIMD16<Float>.self)
-}
+) -> SIMD16<Float> { SIMDMath.select(mask, a, b) }
 
 /// Lane-wise maximum.
-@inline(__always) func vectorMax(_ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> { select(a .> b, a, b) }
+@inline(__always) func vectorMax(_ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> { SIMDMath.max(a, b) }
 
 /// Lane-wise minimum.
-@inline(__always) func vectorMin(_ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> { select(a .< b, a, b) }
+@inline(__always) func vectorMin(_ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> { SIMDMath.min(a, b) }

@@ -1,0 +1,63 @@
+/// Vector math shared by the baseline kernels (`Tensor`) and the AVX-512 ones (`TensorKernels`).
+///
+/// Everything here is `@inlinable` and always inlined, so each caller's module compiles it for
+/// its own instruction set: the same source runs as SSE in `Tensor` and as AVX-512 in
+/// `TensorKernels`, with no second copy to keep in step.
+public enum SIMDMath {
+    /// Lane-wise a where mask else b, as bit operations (the stdlib's `replacing(with:where:)`
+    /// compiles to a per-lane loop at baseline x86-64).
+    @inlinable @inline(__always)
+    public static func select(_ mask: SIMDMask<SIMD16<Int32>>, _ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> {
+        let m = unsafeBitCast(mask, to: SIMD16<Int32>.self)
+        let bits = (unsafeBitCast(a, to: SIMD16<Int32>.self) & m) | (unsafeBitCast(b, to: SIMD16<Int32>.self) & ~m)
+        return unsafeBitCast(bits, to: SIMD16<Float>.self)
+    }
+
+    /// Lane-wise maximum.
+    @inlinable @inline(__always)
+    public static func max(_ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> { select(a .> b, a, b) }
+
+    /// Lane-wise minimum.
+    @inlinable @inline(__always)
+    public static func min(_ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> { select(a .< b, a, b) }
+
+    /// e^x for 16 lanes; error within 1 ulp over [−87.3, 88.3] (measured: 0.99 ulp worst in the tests).
+    ///
+    /// Classic Cody–Waite reduction: x = n·ln2 + r with |r| ≤ ln2/2, then a degree-6 minimax
+    /// polynomial for e^r (the Cephes `expf` coefficients) and a scale by 2^n built from the
+    /// exponent bits. Inputs below −87.33 (where e^x leaves the normal range) flush to 0, inputs
+    /// in (88.37, 88.72] saturate near 2.4e38 (true value up to 3.4e38) and larger ones give +∞;
+    /// every caller (softmax, sigmoid, tanh) tolerates this.
+    @inlinable @inline(__always)
+    public static func exp(_ x: SIMD16<Float>) -> SIMD16<Float> {
+        // Largest x whose n = round(x·log2 e) is 127, so 2^n stays a normal float.
+        let upper: Float = 88.376_26
+        let lower: Float = -87.33654
+        let clamped = min(max(x, SIMD16(repeating: lower)), SIMD16(repeating: upper))
+        // Round x·log2(e) to the nearest integer with the 1.5·2^23 trick: adding it pushes the
+        // fraction bits out of the mantissa, so the low mantissa bits then hold n.
+        let magic = SIMD16<Float>(repeating: 12_582_912)
+        let shifted = clamped * 1.442_695_04 + magic
+        let n = shifted - magic
+        // Two-constant ln2 keeps r exact enough: c1 has few mantissa bits so n·c1 is exact.
+        var r = clamped - n * 0.693_359_375
+        r = r + n * 2.121_944_4e-4
+        let r2 = r * r
+        var p = SIMD16<Float>(repeating: 1.987_569_15e-4)
+        p = p * r + 1.398_199_950_7e-3
+        p = p * r + 8.333_451_907_3e-3
+        p = p * r + 4.166_579_589_4e-2
+        p = p * r + 1.666_666_545_9e-1
+        p = p * r + 5.000_000_120_1e-1
+        p = p * r2 + r + 1
+        // 2^n: n (an integer in [-126, 127] after the clamp) sits in the low bits of `shifted`;
+        // move it, biased, into the exponent field.
+        let nBits = unsafeBitCast(shifted, to: SIMD16<Int32>.self) &- 0x4B40_0000
+        let scale = unsafeBitCast((nBits &+ 127) &<< 23, to: SIMD16<Float>.self)
+        let result = p * scale
+        // Below the range the result flushes to 0; past ln(Float.greatestFiniteMagnitude) it is +∞
+        // (as libm), which keeps x·sigmoid(x) at −0 for huge negative x instead of x·(1/2.4e38).
+        let inRange = select(x .>= lower, result, SIMD16(repeating: 0))
+        return select(x .> 88.722_84, SIMD16(repeating: .infinity), inRange)
+    }
+}
