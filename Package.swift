@@ -76,7 +76,7 @@ let package = Package(
             path: "Benchmarks/PipelineBenchmark", swiftSettings: swiftSettings),
         .target(name: "TestSupport", dependencies: ["Tensor"], path: "Tests/TestSupport", swiftSettings: swiftSettings),
         .testTarget(
-            name: "TensorTests", dependencies: ["Tensor", "TestSupport"], exclude: ["Reference/README.md"],
+            name: "TensorTests", dependencies: ["Tensor", "SIMDMath", "TestSupport"], exclude: ["Reference/README.md"],
             resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
         .testTarget(
             name: "SamplersTests", dependencies: ["Samplers", "Tensor", "TestSupport"], resources: [.copy("Fixtures")],

@@ -150,6 +150,11 @@ do {
             report("cross-attention B2 4096x77 8 heads x 40, \(level)", flops: crossFlops, runs: options.runs) {
                 _ = scaledDotProductAttention(q, context, context, heads: heads)
             }
+            if level == .avx512 {
+                report("self-attention B2 4096x4096 8 heads x 40, bf16, \(level)", flops: flops, runs: options.runs) {
+                    _ = scaledDotProductAttention(q, k, v, heads: heads, precision: .bfloat16)
+                }
+            }
         }
     }
 }

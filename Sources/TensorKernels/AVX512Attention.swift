@@ -111,17 +111,18 @@ package enum AVX512Attention {
         typealias V = SIMD16<Float>
         for j in Swift.stride(from: 0, to: lanes, by: 16) {
             var blockMax = V(repeating: -.infinity)
-            for key in 0..<keys { blockMax = SIMDMath.max(blockMax, load(s + key * stride + j)) }
+            for key in 0..<keys { let x = load(s + key * stride + j)
+                blockMax.replace(with: x, where: x .> blockMax) }
             let previous = load(runningMax + j)
-            let newMax = SIMDMath.max(previous, blockMax)
+            let newMax = previous.replacing(with: blockMax, where: blockMax .> previous)
             var sum = V()
             for key in 0..<keys {
-                let e = SIMDMath.exp(load(s + key * stride + j) - newMax)
+                let e = SIMDMath.softmaxExp(load(s + key * stride + j) - newMax)
                 store(e, s + key * stride + j)
                 sum += e
             }
             // exp(−∞ − m) = 0 on the first block, so stale sums and accumulators drop out.
-            let c = SIMDMath.exp(previous - newMax)
+            let c = SIMDMath.softmaxExp(previous - newMax)
             store(c, correction + j)
             store(load(runningSum + j) * c + sum, runningSum + j)
             store(newMax, runningMax + j)

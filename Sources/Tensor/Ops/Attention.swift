@@ -1,4 +1,5 @@
 import Foundation
+import SIMDMath
 import TensorKernels
 
 /// Scaled dot-product attention over projections laid out as the model produces them:
@@ -221,7 +222,7 @@ enum FlashAttention {
         var sum = Vector()
         var j = 0
         while j + 16 <= count {
-            let e = VectorMath.exp(raw.loadUnaligned(fromByteOffset: j * 4, as: Vector.self) - s)
+            let e = SIMDMath.softmaxExp(raw.loadUnaligned(fromByteOffset: j * 4, as: Vector.self) - s)
             raw.storeBytes(of: e, toByteOffset: j * 4, as: Vector.self)
             sum += e
             j += 16
@@ -230,7 +231,7 @@ enum FlashAttention {
             // Tail: pad with a value whose exp underflows to ~0 and write back only the real lanes.
             var tail = Vector(repeating: -.infinity)
             for t in 0..<(count - j) { tail[t] = row[j + t] }
-            let e = VectorMath.exp(tail - s)
+            let e = SIMDMath.softmaxExp(tail - s)
             for t in 0..<(count - j) {
                 row[j + t] = e[t]
                 sum[t] += e[t]
