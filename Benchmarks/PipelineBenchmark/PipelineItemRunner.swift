@@ -4,7 +4,7 @@ import Samplers
 import Tensor
 
 /// Times the items on our `StableDiffusionPipeline`: the UNet and decoder are the pipeline's own
-/// (`denoisingUNet`, `decodeLatent`), and the whole image is its `generate`.
+/// (`denoisingUNet`, `decodeLatent`), and the whole image is its `generate` plus PNG encoding.
 struct PipelineItemRunner {
     let pipeline: StableDiffusionPipeline
     /// Picture side in pixels.
@@ -14,6 +14,10 @@ struct PipelineItemRunner {
     let warmup: Int
     let steps: Int
     let prompt: String
+    /// Where to write the whole image's PNG, if anywhere.
+    let imageOutput: String?
+    /// A PNG to compare the whole image with (PSNR).
+    let compareWith: String?
 
     /// Measures `item`, printing each run as it finishes (a 512 image takes minutes).
     func run(_ item: BenchmarkItem) throws -> ItemResult {
@@ -52,8 +56,17 @@ struct PipelineItemRunner {
             options.sampler = .eulerAncestral
             options.seed = 42
             for r in 0..<runs {
-                let images = try timing.measure { try pipeline.generate(options) }
-                check = images.first.map { "latent " + TensorStats($0.latent).description } ?? "no image"
+                // Request to PNG: generation and the PNG encoding a server response needs.
+                let (images, png) = try timing.measure {
+                    let images = try pipeline.generate(options)
+                    return (images, images.first.map { PNG.encode($0.image) } ?? [])
+                }
+                check = images.first.map { "latent " + TensorStats($0.latent).description + ", PNG \(png.count) bytes" } ?? "no image"
+                if let imageOutput { try Data(png).write(to: URL(fileURLWithPath: imageOutput)) }
+                if let compareWith, let ours = images.first?.image {
+                    let theirs = try PNG.decode(Array(try Data(contentsOf: URL(fileURLWithPath: compareWith))))
+                    check += String(format: ", PSNR %.2f dB against %@", Self.psnr(ours, theirs), compareWith)
+                }
                 progress(item, r, timing)
             }
         }
@@ -62,6 +75,15 @@ struct PipelineItemRunner {
 
     private func progress(_ item: BenchmarkItem, _ run: Int, _ timing: Timing) {
         print(String(format: "  %@ run %d/%d: %.3f s", item.rawValue, run + 1, runs, timing.seconds.last ?? .nan))
+    }
+
+    /// Peak signal-to-noise ratio of two 8-bit pictures of the same size, in dB.
+    static func psnr(_ a: RGBImage, _ b: RGBImage) -> Double {
+        guard a.width == b.width, a.height == b.height, !a.pixels.isEmpty else { return .nan }
+        var squared = 0.0
+        for (x, y) in zip(a.pixels, b.pixels) { squared += pow(Double(x) - Double(y), 2) }
+        let mse = squared / Double(a.pixels.count)
+        return mse == 0 ? .infinity : 10 * log10(255 * 255 / mse)
     }
 
     /// A tensor of N(0, 1) values from a fixed seed.

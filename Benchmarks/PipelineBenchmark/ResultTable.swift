@@ -41,6 +41,15 @@ struct ResultTable {
             }
         }
         Swift.print(peakRow)
+        // Issue 6: request to PNG within 1.1x of (steps UNet steps + one VAE decode).
+        let median = { (item: BenchmarkItem) in results.first { $0.item == item }?.timing.median }
+        if let image = median(.image), let step = median(.unet), let decode = median(.vae) {
+            let parts = Double(steps) * step + decode
+            Swift.print(
+                String(
+                    format: "- whole image / (%d UNet steps + VAE decode) = %.2f s / %.2f s = %.3f", steps, image, parts,
+                    image / parts))
+        }
         for note in references.flatMap(\.notes) { Swift.print("- " + note) }
     }
 }

@@ -34,6 +34,15 @@ struct RunCommand: ParsableCommand {
     @Option(help: "The prompt of the whole image.")
     var prompt: String = "a photograph of an astronaut riding a horse on mars"
 
+    @Option(help: "Arithmetic of f16/bf16/quantized weights: bfloat16 (default on AVX-512 BF16) or float32.")
+    var precision: ComputePrecision = .bfloat16
+
+    @Option(help: "Write the last whole image's PNG here.")
+    var imageOutput: String?
+
+    @Option(help: "A PNG of the same image from another run (e.g. f32 weights): print our PSNR against it.")
+    var compareWith: String?
+
     @Option(name: .customLong("sd-cpp"), help: "A stable-diffusion.cpp CLI binary (sd or sd-cli) to compare with.")
     var sdCpp: String?
 
@@ -55,10 +64,12 @@ struct RunCommand: ParsableCommand {
 
     func run() throws {
         Parallel.threadCount = threads
+        WeightMatrix.encodedWeightPrecision = precision
         print(
             "PipelineBenchmark: \(checkpoint), \(size)x\(size), \(runs) run(s) after \(warmup) warm-up, "
                 + "\(threads) thread(s) on \(ProcessInfo.processInfo.activeProcessorCount) cores, "
-                + "\(ProcessInfo.processInfo.physicalMemory / 1_073_741_824) GiB")
+                + "\(ProcessInfo.processInfo.physicalMemory / 1_073_741_824) GiB, kernels \(CPUKernels.active), "
+                + "encoded weights in \(CPUKernels.effective(precision))")
         var pipeline: StableDiffusionPipeline?
         let loadSeconds = try Timing.seconds { pipeline = try StableDiffusionPipeline(model: checkpoint) }
         guard let pipeline else { return }
@@ -66,7 +77,9 @@ struct RunCommand: ParsableCommand {
             String(format: "loaded %@ (%@, %@) in %.2f s", pipeline.modelName, pipeline.family.description,
                 pipeline.checkpoint.format.rawValue, loadSeconds))
 
-        let runner = PipelineItemRunner(pipeline: pipeline, size: size, runs: runs, warmup: warmup, steps: steps, prompt: prompt)
+        let runner = PipelineItemRunner(
+            pipeline: pipeline, size: size, runs: runs, warmup: warmup, steps: steps, prompt: prompt,
+            imageOutput: imageOutput, compareWith: compareWith)
         var results: [ItemResult] = []
         for item in what.items {
             print("\(item.label(steps: steps)):")
@@ -96,3 +109,5 @@ struct RunCommand: ParsableCommand {
         ResultTable(results: results, references: references, steps: steps, processPeakBytes: processPeak).print()
     }
 }
+
+extension ComputePrecision: ExpressibleByArgument {}
