@@ -37,6 +37,9 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Arithmetic of f16/bf16/quantized weights: bfloat16 (default on AVX-512 BF16) or float32.")
     var precision: ComputePrecision = .bfloat16
 
+    @Flag(help: "Whole image as `sd generate` runs it: packed weights freed before the VAE decode.")
+    var freeWeightsBeforeDecoding = false
+
     @Option(help: "Write the last whole image's PNG here.")
     var imageOutput: String?
 
@@ -73,6 +76,7 @@ struct RunCommand: ParsableCommand {
         var pipeline: StableDiffusionPipeline?
         let loadSeconds = try Timing.seconds { pipeline = try StableDiffusionPipeline(model: checkpoint) }
         guard let pipeline else { return }
+        pipeline.freesWeightsBeforeDecoding = freeWeightsBeforeDecoding
         print(
             String(format: "loaded %@ (%@, %@) in %.2f s", pipeline.modelName, pipeline.family.description,
                 pipeline.checkpoint.format.rawValue, loadSeconds))

@@ -67,6 +67,9 @@ struct GenerateCommand: ParsableCommand {
     @Option(name: [.short, .long], help: "Output PNG; numbered (name-1.png, ...) when n > 1.")
     var output = "output.png"
 
+    @Flag(help: "Keep the UNet's packed weights in memory while decoding (by default a single picture frees them first, lowering the peak by the UNet's size).")
+    var keepWeights = false
+
     @Option(help: "Also save the final latent (before decoding) as safetensors.")
     var saveLatent: String?
 
@@ -98,6 +101,8 @@ struct GenerateCommand: ParsableCommand {
         options.vaeTiling = vaeTiling
         do { try options.validate() } catch let error as GenerationError { throw ValidationError(error.description) }
         let pipeline = try modelOptions.loadPipeline()
+        // One run, then exit: the UNet's weights are not needed once the last picture is sampled.
+        pipeline.freesWeightsBeforeDecoding = !keepWeights && n == 1
         var progress = ProgressBar()
         let results = try pipeline.generate(options) { progress.update($0) }
         progress.finish()

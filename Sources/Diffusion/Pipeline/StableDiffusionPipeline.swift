@@ -86,6 +86,11 @@ public final class StableDiffusionPipeline: @unchecked Sendable {
             name: model.map { ($0 as NSString).lastPathComponent } ?? "tiny-shapes")
     }
 
+    /// Frees the packed weight copies (`PackedWeights.releaseAll`) before each VAE decode, for
+    /// one-shot runs (the CLI's `generate`): lowers the peak by the UNet's size, at the cost of
+    /// packing the UNet again for a further picture. Off for a server, whose requests reuse them.
+    public var freesWeightsBeforeDecoding = false
+
     /// Builds every component over an opened checkpoint; strict: every weight must be used.
     public init(checkpoint: Checkpoint, tokenizer: CLIPTokenizer, taesd: TAESDDecoder? = nil, name: String) throws {
         self.taesd = taesd
@@ -194,6 +199,9 @@ public final class StableDiffusionPipeline: @unchecked Sendable {
             case (.v, _, _, _):
                 latent = try sampler.sample(x, sigmas: sigmas, denoiser: VPrediction(predictor, table: table), noise: &rng, onStep: report)
             }
+            // A one-shot run gives the text encoder's and UNet's packed weights back before the
+            // decoder's activations (the largest, 1.3 GB at 512x512) are allocated.
+            if freesWeightsBeforeDecoding { PackedWeights.releaseAll() }
             let decoded = decode(latent, tiled: options.vaeTiling)  // [1, 3, H', W']
             var image = RGBImage(decoded: decoded.reshaped(Array(decoded.shape.dropFirst())))
             if image.width != width || image.height != height {

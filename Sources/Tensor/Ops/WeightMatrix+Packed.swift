@@ -25,20 +25,22 @@ extension PackedWeightCache {
     }
 }
 
-/// One packed weight's memory.
+/// One packed weight's memory: its own anonymous mapping, so freeing it gives the pages back to
+/// the system at once (heap blocks would stay in the process, see `TensorStorage`).
 final class PackedBuffer: @unchecked Sendable {
     let pointer: UnsafeMutableRawPointer
+    let byteCount: Int
     let operand: PackedOperand
 
     init(precision: AVX512Gemm.Precision, outer: Int, k: Int, width: Int) {
-        let bytes = max(64, PackedOperand.byteCount(precision: precision, outer: outer, k: k, width: width))
-        var raw: UnsafeMutableRawPointer?
-        precondition(posix_memalign(&raw, 64, bytes) == 0 && raw != nil, "PackedBuffer: cannot allocate \(bytes) bytes")
-        pointer = raw!
+        byteCount = max(64, PackedOperand.byteCount(precision: precision, outer: outer, k: k, width: width))
+        let mapped = mmap(nil, byteCount, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        precondition(mapped != MAP_FAILED && mapped != nil, "PackedBuffer: cannot map \(byteCount) bytes")
+        pointer = mapped!
         operand = PackedOperand(base: UnsafeRawPointer(pointer), precision: precision, outer: outer, k: k, width: width)
     }
 
-    deinit { free(pointer) }
+    deinit { munmap(pointer, byteCount) }
 }
 
 extension WeightMatrix {

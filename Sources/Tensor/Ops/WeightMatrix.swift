@@ -224,4 +224,42 @@ extension WeightMatrix {
 final class PackedWeightCache: @unchecked Sendable {
     let lock = NSLock()
     var entries: [String: AnyObject] = [:]
+
+    init() { PackedWeights.register(self) }
+
+    /// Drops the packed forms; the next use packs the weight again from its file.
+    func removeAll() {
+        lock.lock()
+        entries.removeAll()
+        lock.unlock()
+    }
+}
+
+/// Every weight's packed copies, as a whole: stored weights are packed (and their file pages
+/// released) on first use and then stay resident, which suits a server; a one-shot run can give
+/// a finished stage's copies back (e.g. the UNet's before the VAE decodes) to lower its peak.
+public enum PackedWeights {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var caches: [WeakCache] = []
+
+    private struct WeakCache {
+        weak var cache: PackedWeightCache?
+    }
+
+    static func register(_ cache: PackedWeightCache) {
+        lock.lock()
+        if caches.count > 1024 && caches.count.nonzeroBitCount == 1 { caches.removeAll { $0.cache == nil } }
+        caches.append(WeakCache(cache: cache))
+        lock.unlock()
+    }
+
+    /// Frees every packed weight copy in the process; weights still in use pack again from their
+    /// files when next multiplied (about a second for an SD 1.5 UNet).
+    public static func releaseAll() {
+        lock.lock()
+        let live = caches.compactMap(\.cache)
+        caches.removeAll { $0.cache == nil }
+        lock.unlock()
+        for cache in live { cache.removeAll() }
+    }
 }
