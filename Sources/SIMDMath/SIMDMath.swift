@@ -93,4 +93,43 @@ public enum SIMDMath {
         let twoToN = unsafeBitCast((integer &+ 127) &<< 23, to: Vector.self)
         return er * twoToN
     }
+
+    /// Φ(x), the standard normal CDF, for 16 lanes, with a relative error below 1e-6 down to
+    /// x = −12 (Φ = 2e-33; tested) and absolute error ~1e-7 elsewhere, so x·Φ(x), the exact GELU,
+    /// keeps its relative accuracy for negative x too.
+    ///
+    /// Φ(x) = erfc(−x/√2)/2. With z = |x|/√2, erfc(z) = t·exp(−z² + P(t)), t = 1/(1 + z/2), P the
+    /// degree-9 Chebyshev fit of Numerical Recipes' `erfcc` (fractional error < 1.2e-7 for all
+    /// z ≥ 0); then Φ = erfc/2 for x < 0 and 1 − erfc/2 for x ≥ 0. z² = x²/2 is split as
+    /// (xh² + (x−xh)(x+xh))/2 with xh holding 12 mantissa bits, so exp(−z²) keeps its accuracy
+    /// where z² is large.
+    @_transparent
+    public static func normalCDF(_ x: SIMD16<Float>) -> SIMD16<Float> {
+        typealias Vector = SIMD16<Float>
+        let magnitude = unsafeBitCast(unsafeBitCast(x, to: SIMD16<UInt32>.self) & 0x7FFF_FFFF, to: Vector.self)
+        // Past 13·√2 the tail is below Float's range; clamping keeps t and the exps finite.
+        let z = min(magnitude * 0.707_106_77, Vector(repeating: 13))
+        let t = 1 / (1 + 0.5 * z)
+        var p = Vector(repeating: 0.170_872_77)
+        p = p * t - 0.822_152_23
+        p = p * t + 1.488_515_87
+        p = p * t - 1.135_203_98
+        p = p * t + 0.278_868_07
+        p = p * t - 0.186_288_06
+        p = p * t + 0.096_784_18
+        p = p * t + 0.374_091_96
+        p = p * t + 1.000_023_68
+        p = p * t - 1.265_512_23
+        // z² = x²/2 from |x| split in halves (not from the rounded z, whose error z² would scale).
+        let a = min(magnitude, Vector(repeating: 18.3848))
+        let high = unsafeBitCast(unsafeBitCast(a, to: SIMD16<UInt32>.self) & 0xFFFF_F000, to: Vector.self)
+        let low = 0.5 * ((a - high) * (a + high))
+        let erfc = t * exp(-(0.5 * (high * high))) * exp(p - low)
+        let half = 0.5 * erfc
+        return select(x .< 0, half, 1 - half)
+    }
+
+    /// Exact GELU, x·Φ(x), for 16 lanes (see `normalCDF`).
+    @_transparent
+    public static func gelu(_ x: SIMD16<Float>) -> SIMD16<Float> { x * normalCDF(x) }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import TestSupport
+import SIMDMath
 import Testing
 @testable import Tensor
 
@@ -14,6 +15,24 @@ import Testing
         #expect(expectElementwise(x.gelu(), Reference.map(x, Reference.gelu), "gelu \(shape)"))
         #expect(expectElementwise(x.geluTanh(), Reference.map(x, Reference.geluTanh), "geluTanh \(shape)"))
         #expect(expectElementwise(x.quickGELU(), Reference.map(x, Reference.quickGELU), "quickGELU \(shape)"))
+    }
+
+    /// x·Φ(x) keeps its relative accuracy down the negative tail, where 1 + erf(x/√2) would cancel
+    /// (down to x = -12, Φ = 2e-33).
+    @Test func normalCDFIsRelativelyAccurateInBothTails() {
+        var worst = 0.0
+        var x: Float = -12
+        while x < 12 {
+            var lanes = SIMD16<Float>()
+            for i in 0..<16 { lanes[i] = x + Float(i) * 0.0071 }
+            let phi = SIMDMath.normalCDF(lanes)
+            for i in 0..<16 {
+                let exact = 0.5 * erfc(-Double(lanes[i]) / 2.0.squareRoot())
+                worst = max(worst, abs(Double(phi[i]) - exact) / exact)
+            }
+            x += 0.113
+        }
+        #expect(worst <= 1e-6, "relative error \(worst)")
     }
 
     @Test func activationsHandleExtremeInputs() {
