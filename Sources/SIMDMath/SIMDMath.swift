@@ -132,4 +132,27 @@ public enum SIMDMath {
     /// Exact GELU, x·Φ(x), for 16 lanes (see `normalCDF`).
     @_transparent
     public static func gelu(_ x: SIMD16<Float>) -> SIMD16<Float> { x * normalCDF(x) }
+
+    /// GEGLU rows: out[r, j] = x[r, j] · gelu(x[r, width + j]) for each row r of 2·width inputs.
+    @_transparent
+    public static func gegluRows(
+        _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, rows: Range<Int>, width: Int
+    ) {
+        for r in rows {
+            let hidden = x + r * 2 * width, gate = hidden + width, o = out + r * width
+            var j = 0
+            while j + 16 <= width {
+                let h = UnsafeRawPointer(hidden + j).loadUnaligned(as: SIMD16<Float>.self)
+                let g = UnsafeRawPointer(gate + j).loadUnaligned(as: SIMD16<Float>.self)
+                UnsafeMutableRawPointer(o + j).storeBytes(of: h * gelu(g), as: SIMD16<Float>.self)
+                j += 16
+            }
+            if j < width {
+                var g = SIMD16<Float>(repeating: 0)
+                for t in 0..<(width - j) { g[t] = gate[j + t] }
+                let v = gelu(g)
+                for t in 0..<(width - j) { o[j + t] = hidden[j + t] * v[t] }
+            }
+        }
+    }
 }

@@ -278,23 +278,27 @@ extension AVX512Gemm {
 @inline(__always) func sd_load(_ p: UnsafeRawPointer) -> SIMD8<Int64> { p.load(as: SIMD8<Int64>.self) }
 
 extension Tile {
-    /// Writes alpha · (the 6x64 accumulators) to C, adding to it when `accumulate`.
+    /// Writes alpha · (the accumulators of the first `kernelRows` rows, 6 or 3) to C, adding to it
+    /// when `accumulate`.
     @inline(__always)
     func store(
         _ c00: F16, _ c01: F16, _ c02: F16, _ c03: F16, _ c10: F16, _ c11: F16, _ c12: F16, _ c13: F16,
         _ c20: F16, _ c21: F16, _ c22: F16, _ c23: F16, _ c30: F16, _ c31: F16, _ c32: F16, _ c33: F16,
-        _ c40: F16, _ c41: F16, _ c42: F16, _ c43: F16, _ c50: F16, _ c51: F16, _ c52: F16, _ c53: F16
+        _ c40: F16, _ c41: F16, _ c42: F16, _ c43: F16, _ c50: F16, _ c51: F16, _ c52: F16, _ c53: F16,
+        kernelRows: Int = 6
     ) {
-        let full = rows == 6 && cols == 64
+        let full = rows == kernelRows && cols == 64
         // Full tiles go straight to C; edge tiles go through the 6x64 scratch.
         let (dst, stride) = full ? (c, ldc) : (edge, 64)
         let add = full && accumulate
         row(dst, stride, 0, c00, c01, c02, c03, add)
         row(dst, stride, 1, c10, c11, c12, c13, add)
         row(dst, stride, 2, c20, c21, c22, c23, add)
-        row(dst, stride, 3, c30, c31, c32, c33, add)
-        row(dst, stride, 4, c40, c41, c42, c43, add)
-        row(dst, stride, 5, c50, c51, c52, c53, add)
+        if kernelRows == 6 {
+            row(dst, stride, 3, c30, c31, c32, c33, add)
+            row(dst, stride, 4, c40, c41, c42, c43, add)
+            row(dst, stride, 5, c50, c51, c52, c53, add)
+        }
         if full { return }
         for r in 0..<rows {
             let src = edge + r * 64, out = c + r * ldc

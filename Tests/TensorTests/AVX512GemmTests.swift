@@ -159,6 +159,47 @@ struct AVX512GemmTests {
         #expect(error > 1e-8 && error < 1e-4, "bf16 attention NMSE \(error)")
     }
 
+    /// q8_0 linear weights with reduced precision take the VNNI int8 path: the result must equal
+    /// the exact sums of ggml-style q8_0 activations (per row, per 32-block: d = max|x|/127,
+    /// q = round-to-even(x·127/max)) times the q8_0 weights, up to f32 accumulation. Shapes cut
+    /// the 3-row and 64-column tiles and the 48-row quantization block; one is split by columns.
+    @Test(arguments: [(7, 64, 40), (50, 96, 130), (2, 160, 200)])
+    func int8LinearMatchesQuantizedReference(shape: (Int, Int, Int)) throws {
+        let (m, inFeatures, outFeatures) = shape
+        let x = pseudoRandomTensor([m, inFeatures], seed: 57, scale: 3)
+        let (stored, decoded) = try encodedWeight(pseudoRandomTensor([outFeatures, inFeatures], seed: 58), as: .q8_0)
+        let weight = try WeightMatrix(stored)
+        let actual = WeightMatrix.withEncodedWeightPrecision(.bfloat16) { linear(x, weight: weight) }
+        // Reference: quantize x as the kernel does, dequantize, multiply by the decoded weights in Double.
+        var quantized = x.scalars
+        for row in 0..<m {
+            for b in 0..<(inFeatures / 32) {
+                let range = (row * inFeatures + b * 32)..<(row * inFeatures + b * 32 + 32)
+                let magnitude = quantized[range].map(abs).max() ?? 0
+                let scale = magnitude / 127, inverse: Float = magnitude > 0 ? 127 / magnitude : 0
+                for i in range { quantized[i] = (quantized[i] * inverse).rounded(.toNearestOrEven) * scale }
+            }
+        }
+        let expected = referenceLinear(
+            quantized, decoded.scalars, bias: nil, m: m, inFeatures: inFeatures, outFeatures: outFeatures)
+        #expect(nmse(actual.scalars, expected) <= 1e-10, "\(describeDifference(actual.scalars, expected))")
+        // And against the unquantized activations: the int8 rounding itself.
+        let plain = referenceLinear(x.scalars, decoded.scalars, bias: nil, m: m, inFeatures: inFeatures, outFeatures: outFeatures)
+        let error = nmse(actual.scalars, plain)
+        #expect(error > 1e-8 && error < 1e-4, "int8 activations: NMSE \(error)")
+    }
+
+    /// Released packed weights are packed again, with the same results.
+    @Test func releasedPackedWeightsRepackIdentically() throws {
+        let x = pseudoRandomTensor([20, 64], seed: 59)
+        let (stored, _) = try encodedWeight(pseudoRandomTensor([70, 64], seed: 60), as: .f16)
+        let weight = try WeightMatrix(stored)
+        let before = linear(x, weight: weight)
+        PackedWeights.releaseAll()
+        let after = linear(x, weight: weight)
+        #expect(before.scalars == after.scalars)
+    }
+
     /// `matmul(precision: .bfloat16)` reaches the bf16 kernel.
     @Test func matmulPrecisionSelectsBFloat16() {
         let a = pseudoRandomTensor([9, 70], seed: 48), b = pseudoRandomTensor([70, 33], seed: 49)

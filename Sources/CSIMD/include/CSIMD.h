@@ -45,10 +45,20 @@ SD_AVX512 __m512 sd_dpbf16_bcast(__m512 acc, const void *p, __m512i b) { return 
 SD_AVX512 __m512i sd_cvtne2ps_pbh(__m512 hi, __m512 lo) { return (__m512i)_mm512_cvtne2ps_pbh(hi, lo); }
 // 16-bit lanes of v gathered by idx (vpermw).
 SD_AVX512 __m512i sd_permutexvar_epi16(__m512i idx, __m512i v) { return _mm512_permutexvar_epi16(idx, v); }
+// One half to float (vcvtph2ps).
+SD_AVX512 float sd_half_to_float(uint16_t h) { return _cvtsh_ss(h); }
 // 16 halfs to 16 floats (vcvtph2ps).
 SD_AVX512 __m512 sd_cvtph_ps(__m256i h) { return _mm512_cvtph_ps(h); }
 // acc += Σ of 4 u8·s8 products per 32-bit lane (vpdpbusd).
 SD_AVX512 __m512i sd_dpbusd(__m512i acc, __m512i u8, __m512i s8) { return _mm512_dpbusd_epi32(acc, u8, s8); }
+// acc += (the 4 u8 at p, in every lane)·s8; the broadcast folds into the instruction.
+SD_AVX512 __m512i sd_dpbusd_bcast(__m512i acc, const void *p, __m512i s8) { return _mm512_dpbusd_epi32(acc, _mm512_set1_epi32(*(const int *)p), s8); }
+// 16 floats to int32, round to nearest even (vcvtps2dq).
+SD_AVX512 __m512i sd_cvtps_epi32(__m512 x) { return _mm512_cvtps_epi32(x); }
+// 16 int32 to float (vcvtdq2ps).
+SD_AVX512 __m512 sd_cvtepi32_ps(__m512i x) { return _mm512_cvtepi32_ps(x); }
+// The low byte of each of 16 int32 (vpmovdb).
+SD_AVX512 __m128i sd_cvtepi32_epi8(__m512i x) { return _mm512_cvtepi32_epi8(x); }
 
 #endif  // __x86_64__
 #endif  // CSIMD_H

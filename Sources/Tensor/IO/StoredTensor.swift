@@ -45,6 +45,14 @@ public struct StoredTensor: @unchecked Sendable {
         return result
     }
 
+    /// Drops this tensor's pages of the file mapping from memory (after a packed copy was made);
+    /// reading it again faults them back in from the file.
+    public func releaseFilePages() {
+        guard let base = bytes.baseAddress, let fileBase = file.bytes.baseAddress else { return }
+        let start = base - fileBase
+        file.releasePages(start..<start + bytes.count)
+    }
+
     /// Decodes the elements `range` (which starts and ends on block boundaries) into `destination`.
     /// Layers use this to dequantize one tile of a weight at a time.
     public func decode(elements range: Range<Int>, into destination: UnsafeMutablePointer<Float>) {

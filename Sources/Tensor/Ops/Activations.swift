@@ -1,5 +1,6 @@
 import Foundation
 import SIMDMath
+import TensorKernels
 
 /// Activation functions: SiLU, GELU (erf and tanh forms), quick-GELU and the fused GEGLU of SD's
 /// transformer feed-forward.
@@ -37,22 +38,13 @@ extension Tensor {
         let rows = count / Swift.max(1, 2 * width)
         var outShape = shape
         outShape[rank - 1] = width
+        let level = CPUKernels.active
         return producing(outShape) { x, out in
             Parallel.forEach(rows, minChunk: Swift.max(1, transcendentalMinChunk / Swift.max(1, width))) { range in
-                for r in range {
-                    let hidden = x + r * 2 * width, gate = hidden + width, o = out + r * width
-                    var j = 0
-                    while j + vectorWidth <= width {
-                        storeVector(loadVector(hidden, j) * SIMDMath.gelu(loadVector(gate, j)), o, j)
-                        j += vectorWidth
-                    }
-                    if j < width {
-                        var g = SIMD16<Float>(repeating: 0)
-                        for t in 0..<(width - j) { g[t] = gate[j + t] }
-                        let v = SIMDMath.gelu(g)
-                        for t in 0..<(width - j) { o[j + t] = hidden[j + t] * v[t] }
-                    }
-                }
+                #if arch(x86_64)
+                if level == .avx512 { return AVX512Activations.geglu(x, out, rows: range, width: width) }
+                #endif
+                SIMDMath.gegluRows(x, out, rows: range, width: width)
             }
         }
     }

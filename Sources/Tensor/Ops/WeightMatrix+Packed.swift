@@ -12,15 +12,12 @@ enum ActivationSource {
 
 extension PackedWeightCache {
     /// The weight packed for `key`, made by `make` the first time (others wait for it).
-    func operand(
-        for key: (precision: AVX512Gemm.Precision, width: Int), _ make: () -> PackedBuffer
-    ) -> PackedBuffer {
+    func operand(for key: String, _ make: () -> PackedBuffer) -> PackedBuffer {
         lock.lock()
         defer { lock.unlock() }
-        let name = "\(key.precision)/\(key.width)"
-        if let existing = entries[name] as? PackedBuffer { return existing }
+        if let existing = entries[key] as? PackedBuffer { return existing }
         let made = make()
-        entries[name] = made
+        entries[key] = made
         return made
     }
 }
@@ -30,14 +27,24 @@ extension PackedWeightCache {
 final class PackedBuffer: @unchecked Sendable {
     let pointer: UnsafeMutableRawPointer
     let byteCount: Int
-    let operand: PackedOperand
+    /// The f32/bf16 GEMM view of the bytes (nil for the int8 layout of `AVX512Int8Gemm`).
+    let operand: PackedOperand?
 
     init(precision: AVX512Gemm.Precision, outer: Int, k: Int, width: Int) {
-        byteCount = max(64, PackedOperand.byteCount(precision: precision, outer: outer, k: k, width: width))
-        let mapped = mmap(nil, byteCount, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-        precondition(mapped != MAP_FAILED && mapped != nil, "PackedBuffer: cannot map \(byteCount) bytes")
-        pointer = mapped!
+        (pointer, byteCount) = PackedBuffer.map(PackedOperand.byteCount(precision: precision, outer: outer, k: k, width: width))
         operand = PackedOperand(base: UnsafeRawPointer(pointer), precision: precision, outer: outer, k: k, width: width)
+    }
+
+    init(byteCount: Int) {
+        (pointer, self.byteCount) = PackedBuffer.map(byteCount)
+        operand = nil
+    }
+
+    private static func map(_ bytes: Int) -> (UnsafeMutableRawPointer, Int) {
+        let count = max(64, bytes)
+        let mapped = mmap(nil, count, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        precondition(mapped != MAP_FAILED && mapped != nil, "PackedBuffer: cannot map \(count) bytes")
+        return (mapped!, count)
     }
 
     deinit { munmap(pointer, byteCount) }
@@ -50,7 +57,7 @@ extension WeightMatrix {
     /// packed per call by the kernel and return nil.
     func packedOperand(_ precision: AVX512Gemm.Precision, width: Int) -> PackedOperand? {
         guard case .stored(let stored) = storage else { return nil }
-        return packCache.operand(for: (precision, width)) {
+        return packCache.operand(for: "\(precision)/\(width)") {
             let buffer = PackedBuffer(precision: precision, outer: rows, k: columns, width: width)
             // Decode a few hundred rows at a time (a multiple of both sliver widths), pack them.
             let tileRows = max(192, WeightMatrix.decodeTileFloats / max(columns, 1) / 192 * 192)
@@ -60,14 +67,63 @@ extension WeightMatrix {
                     for t in range {
                         let r0 = t * tileRows, r1 = min(rows, r0 + tileRows)
                         stored.decode(elements: r0 * columns..<r1 * columns, into: tile)
-                        buffer.operand.pack(rows: tile, firstRow: r0, count: r1 - r0, into: buffer.pointer)
+                        buffer.operand?.pack(rows: tile, firstRow: r0, count: r1 - r0, into: buffer.pointer)
                     }
                 }
             }
-            let start = stored.bytes.baseAddress.map { $0 - UnsafeRawPointer(stored.file.bytes.baseAddress!) } ?? 0
-            stored.file.releasePages(start..<start + stored.bytes.count)
+            stored.releaseFilePages()
             return buffer
         }.operand
+    }
+
+    /// A q8_0 linear weight packed for `AVX512Int8Gemm` (see `packedOperand` for the memory).
+    func packedInt8Weight(_ stored: StoredTensor) -> PackedBuffer {
+        packCache.operand(for: "int8") {
+            let buffer = PackedBuffer(byteCount: AVX512Int8Gemm.packedWeightBytes(n: rows, k: columns))
+            let rowBytes = columns / 32 * stored.dtype.blockBytes
+            let tileRows = 256
+            Parallel.forEach((rows + tileRows - 1) / tileRows) { range in
+                for t in range {
+                    let r0 = t * tileRows, r1 = min(rows, r0 + tileRows)
+                    guard let base = stored.bytes.baseAddress else { continue }
+                    AVX512Int8Gemm.packWeight(
+                        q8Rows: base + r0 * rowBytes, firstRow: r0, count: r1 - r0, k: columns, into: buffer.pointer)
+                }
+            }
+            stored.releaseFilePages()
+            return buffer
+        }
+    }
+
+    /// out[count, rows] (+)= act · Wᵀ for a q8_0 weight with VNNI int8 products: activation rows
+    /// split across workers (3-row tiles), or weight columns (64) when there are few rows.
+    func multiplyInt8(
+        _ stored: StoredTensor, activations: UnsafePointer<Float>, activationStride: Int, count: Int,
+        output: UnsafeMutablePointer<Float>, outputStride: Int, beta: Float
+    ) {
+        let packed = packedInt8Weight(stored)
+        let work = rows.multipliedReportingOverflow(by: columns * count)
+        let threads = (work.overflow || work.partialValue >= Gemm.parallelThreshold) ? Parallel.threadCount : 1
+        let splitRows = threads == 1 || count >= 2 * 3 * threads
+        let extent = splitRows ? count : rows, grain = splitRows ? 3 : 64
+        let units = (extent + grain - 1) / grain
+        let chunks = max(1, min(threads, units))
+        let bytes = AVX512Int8Gemm.scratchBytes(k: columns)
+        Parallel.forEach(chunks) { range in
+            ScratchBuffers.withBuffer(count: (bytes + 3) / 4) { scratch in
+                for chunk in range {
+                    let lo = min(extent, units * chunk / chunks * grain), hi = min(extent, units * (chunk + 1) / chunks * grain)
+                    guard lo < hi else { continue }
+                    let (m0, m1) = splitRows ? (lo, hi) : (0, count)
+                    let (n0, n1) = splitRows ? (0, rows) : (lo, hi)
+                    AVX512Int8Gemm.multiply(
+                        m: m1 - m0, n: n1 - n0, k: columns, activations: activations + m0 * activationStride,
+                        actStride: activationStride, weight: UnsafeRawPointer(packed.pointer), firstSliver: n0 / 64,
+                        out: output + m0 * outputStride + n0, ldc: outputStride, accumulate: beta != 0,
+                        scratch: UnsafeMutableRawPointer(scratch))
+                }
+            }
+        }
     }
 
     /// The product with the AVX-512 kernels (see `multiply`). Work is split along the activation
@@ -77,6 +133,14 @@ extension WeightMatrix {
         _ layout: WeightProductLayout, source: ActivationSource, count: Int,
         output: UnsafeMutablePointer<Float>, outputStride: Int, beta: Float, precision: ComputePrecision
     ) {
+        if layout == .activationRowsTimesTransposedWeight, precision == .bfloat16, case .stored(let stored) = storage,
+            stored.dtype == .q8_0, case .matrix(let act, let stride) = source
+        {
+            multiplyInt8(
+                stored, activations: act, activationStride: stride, count: count, output: output,
+                outputStride: outputStride, beta: beta)
+            return
+        }
         let p: AVX512Gemm.Precision = precision == .bfloat16 ? .bfloat16 : .float32
         let weightIsA = layout == .weightTimesActivationColumns
         let width = weightIsA ? PackedOperand.rowSliver : PackedOperand.columnSliver

@@ -1,0 +1,11 @@
+#if arch(x86_64)
+import SIMDMath
+
+/// Activation loops compiled for AVX-512 (the same `SIMDMath` source as the baseline ones).
+package enum AVX512Activations {
+    /// GEGLU rows: out[r, j] = x[r, j] · gelu(x[r, width + j]) for `rows` rows of 2·width inputs.
+    package static func geglu(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, rows: Range<Int>, width: Int) {
+        SIMDMath.gegluRows(x, out, rows: rows, width: width)
+    }
+}
+#endif
