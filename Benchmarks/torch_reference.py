@@ -130,7 +130,7 @@ def main():
             pipe = StableDiffusionPipeline(
                 vae=vae,
                 text_encoder=text_encoder,
-                tokenizer=CLIPTokenizer(args.vocab, args.merges),
+                tokenizer=CLIPTokenizer(args.vocab, args.merges, model_max_length=77),
                 unet=unet,
                 scheduler=EulerAncestralDiscreteScheduler(
                     beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", num_train_timesteps=1000

@@ -95,19 +95,29 @@ struct RunCommand: ParsableCommand {
         // loading only maps the weights, so it adds nothing above them.
         let processPeak = results.compactMap(\.peakBytes).max()
 
+        // A reference that fails is reported and left out; our own figures still print.
         var references: [ReferenceResult] = []
         if let sdCpp {
-            references.append(
-                try StableDiffusionCppRun(binary: sdCpp, checkpoint: checkpoint, size: size, steps: steps, threads: threads, prompt: prompt)
-                    .run())
+            do {
+                references.append(
+                    try StableDiffusionCppRun(
+                        binary: sdCpp, checkpoint: checkpoint, size: size, steps: steps, threads: threads, prompt: prompt
+                    ).run())
+            } catch {
+                print("stable-diffusion.cpp failed, left out: \(error)")
+            }
         }
         if let python, let torchScript {
-            references.append(
-                try TorchReferenceRun(
-                    python: python, script: torchScript, checkpoint: checkpoint, size: size, runs: runs, warmup: warmup, threads: threads,
-                    steps: steps, items: what.items, prompt: prompt, vocabulary: try BuiltInModel.file("vocab.json"),
-                    merges: try BuiltInModel.file("merges.txt")
-                ).run())
+            do {
+                references.append(
+                    try TorchReferenceRun(
+                        python: python, script: torchScript, checkpoint: checkpoint, size: size, runs: runs, warmup: warmup,
+                        threads: threads, steps: steps, items: what.items, prompt: prompt,
+                        vocabulary: try BuiltInModel.file("vocab.json"), merges: try BuiltInModel.file("merges.txt")
+                    ).run())
+            } catch {
+                print("PyTorch failed, left out: \(error)")
+            }
         }
         print("")
         ResultTable(results: results, references: references, steps: steps, processPeakBytes: processPeak).print()

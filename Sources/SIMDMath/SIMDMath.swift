@@ -155,4 +155,92 @@ public enum SIMDMath {
             }
         }
     }
+
+    /// Mean and biased variance of `n` contiguous floats, two-pass. Float SIMD partial sums cover
+    /// at most 4096 elements (16 lanes × 256 adds) before being added into Double: a 512×512 VAE
+    /// group holds 4M elements, beyond what one Float accumulator or E[x²] − E[x]² keeps accurate.
+    @_transparent
+    public static func meanAndVariance(_ x: UnsafePointer<Float>, _ n: Int) -> (Double, Double) {
+        guard n > 0 else { return (0, 0) }
+        let block = 4096
+        let raw = UnsafeRawPointer(x)
+        var total = 0.0
+        var start = 0
+        while start < n {
+            let end = Swift.min(start + block, n)
+            var acc = SIMD16<Float>(repeating: 0)
+            var i = start
+            while i + 16 <= end {
+                acc += raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self)
+                i += 16
+            }
+            var partial = Double(acc.sum())
+            while i < end {
+                partial += Double(x[i])
+                i += 1
+            }
+            total += partial
+            start = end
+        }
+        let mean = total / Double(n)
+        let m = Float(mean), vm = SIMD16<Float>(repeating: m)
+        var squares = 0.0
+        start = 0
+        while start < n {
+            let end = Swift.min(start + block, n)
+            var acc = SIMD16<Float>(repeating: 0)
+            var i = start
+            while i + 16 <= end {
+                let d = raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self) - vm
+                acc += d * d
+                i += 16
+            }
+            var partial = Double(acc.sum())
+            while i < end {
+                let d = Double(x[i]) - mean
+                partial += d * d
+                i += 1
+            }
+            squares += partial
+            start = end
+        }
+        // Centering on the Float-rounded mean leaves a bias of (mean − m)²; remove it exactly.
+        let offset = mean - Double(m)
+        return (mean, Swift.max(0, squares / Double(n) - offset * offset))
+    }
+
+    /// dst = src·a + b over one row, optionally followed by SiLU (x·sigmoid(x)); the tail goes
+    /// through the same vector path, zero-padded, so every element gets the same arithmetic.
+    @_transparent
+    public static func affineRow(
+        _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int, _ a: Float, _ b: Float, silu: Bool
+    ) {
+        let va = SIMD16<Float>(repeating: a), vb = SIMD16<Float>(repeating: b)
+        let input = UnsafeRawPointer(src), output = UnsafeMutableRawPointer(dst)
+        var i = 0
+        if silu {
+            while i + 16 <= n {
+                let y = input.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self) * va + vb
+                output.storeBytes(of: y * (1 / (1 + exp(-y))), toByteOffset: 4 * i, as: SIMD16<Float>.self)
+                i += 16
+            }
+            if i < n {
+                var v = SIMD16<Float>(repeating: 0)
+                for j in 0..<(n - i) { v[j] = src[i + j] }
+                let y = v * va + vb
+                let r = y * (1 / (1 + exp(-y)))
+                for j in 0..<(n - i) { dst[i + j] = r[j] }
+            }
+        } else {
+            while i + 16 <= n {
+                let y = input.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self) * va + vb
+                output.storeBytes(of: y, toByteOffset: 4 * i, as: SIMD16<Float>.self)
+                i += 16
+            }
+            while i < n {
+                dst[i] = src[i] * a + b
+                i += 1
+            }
+        }
+    }
 }

@@ -8,4 +8,17 @@ package enum AVX512Activations {
         SIMDMath.gegluRows(x, out, rows: rows, width: width)
     }
 }
+
+/// Row loops of the normalizations compiled for AVX-512 (the `SIMDMath` source).
+package enum AVX512Rows {
+    package static func meanAndVariance(_ x: UnsafePointer<Float>, _ n: Int) -> (Double, Double) {
+        SIMDMath.meanAndVariance(x, n)
+    }
+
+    package static func affineRow(
+        _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int, _ a: Float, _ b: Float, silu: Bool
+    ) {
+        SIMDMath.affineRow(src, dst, n, a, b, silu: silu)
+    }
+}
 #endif

@@ -209,3 +209,31 @@ struct AVX512GemmTests {
         #expect(error > 1e-8 && error < 3e-5, "\(error)")
     }
 }
+
+/// Runtime dispatch, on any CPU.
+@Suite struct CPUKernelsTests {
+    @Test func genericLevelIsAlwaysAvailableAndFallsBackToFloat32() {
+        CPUKernels.withLevel(.generic) {
+            #expect(CPUKernels.active == .generic)
+            #expect(CPUKernels.effective(.bfloat16) == .float32)
+            // The f32 result of a bf16 request: identical to asking for f32.
+            let a = pseudoRandomTensor([5, 40], seed: 61), b = pseudoRandomTensor([40, 7], seed: 62)
+            #expect(matmul(a, b, precision: .bfloat16).scalars == matmul(a, b).scalars)
+        }
+        // The task's level never exceeds what the CPU supports.
+        CPUKernels.withLevel(.avx512) { #expect(CPUKernels.active == CPUKernels.detected) }
+    }
+
+    /// Workers started by `Parallel.forEach` see the calling task's level.
+    @Test func workersInheritTheTaskLevel() {
+        let seen = CPUKernels.withLevel(.generic) { () -> [KernelLevel] in
+            var levels = [KernelLevel](repeating: .avx512, count: 4)
+            levels.withUnsafeMutableBufferPointer { buffer in
+                let base = buffer.baseAddress!
+                withThreads(4) { Parallel.forEach(4) { range in for i in range { base[i] = CPUKernels.active } } }
+            }
+            return levels
+        }
+        #expect(seen.allSatisfy { $0 == .generic })
+    }
+}

@@ -86,9 +86,10 @@ public final class StableDiffusionPipeline: @unchecked Sendable {
             name: model.map { ($0 as NSString).lastPathComponent } ?? "tiny-shapes")
     }
 
-    /// Frees the packed weight copies (`PackedWeights.releaseAll`) before each VAE decode, for
-    /// one-shot runs (the CLI's `generate`): lowers the peak by the UNet's size, at the cost of
-    /// packing the UNet again for a further picture. Off for a server, whose requests reuse them.
+    /// Frees the packed weight copies (`PackedWeights.releaseAll`) once the prompts are encoded
+    /// and before each VAE decode, for one-shot runs (the CLI's `generate`): each stage then holds
+    /// only its own model's weights, at the cost of packing the UNet again for a further picture.
+    /// Off for a server, whose requests reuse them.
     public var freesWeightsBeforeDecoding = false
 
     /// Builds every component over an opened checkpoint; strict: every weight must be used.
@@ -125,6 +126,8 @@ public final class StableDiffusionPipeline: @unchecked Sendable {
         let uncond =
             options.cfgScale == 1
             ? nil : try encode(options.negativePrompt, clipSkip: options.clipSkip, width: width, height: height, isNegative: true)
+        // One-shot: the text encoder's packed weights are not needed while sampling.
+        if freesWeightsBeforeDecoding { PackedWeights.releaseAll() }
 
         // The UNet needs latent sides divisible by its total downsampling; other sizes (multiples of
         // 8 pixels) run on a latent padded up to the next multiple and are cropped after decoding.

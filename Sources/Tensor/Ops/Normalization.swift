@@ -1,4 +1,6 @@
 import Foundation
+import SIMDMath
+import TensorKernels
 
 /// Group normalization and layer normalization.
 ///
@@ -95,85 +97,22 @@ extension Tensor {
         }
     }
 
-    /// Mean and biased variance of `n` contiguous floats, two-pass. Float SIMD partial sums cover at
-    /// most `block` elements (16 lanes × 256 adds) before being added into Double.
+    /// Mean and biased variance of `n` contiguous floats, two-pass (see `SIMDMath.meanAndVariance`),
+    /// with the AVX-512 build of the same loop where the CPU has it.
     static func meanAndVariance(_ x: UnsafePointer<Float>, _ n: Int) -> (Double, Double) {
-        guard n > 0 else { return (0, 0) }
-        let block = 4096
-        var total = 0.0
-        var start = 0
-        while start < n {
-            let end = Swift.min(start + block, n)
-            var acc = SIMD16<Float>(repeating: 0)
-            var i = start
-            while i + vectorWidth <= end {
-                acc += loadVector(x, i)
-                i += vectorWidth
-            }
-            var partial = Double(acc.sum())
-            while i < end {
-                partial += Double(x[i])
-                i += 1
-            }
-            total += partial
-            start = end
-        }
-        let mean = total / Double(n)
-        let m = Float(mean), vm = SIMD16<Float>(repeating: m)
-        var squares = 0.0
-        start = 0
-        while start < n {
-            let end = Swift.min(start + block, n)
-            var acc = SIMD16<Float>(repeating: 0)
-            var i = start
-            while i + vectorWidth <= end {
-                let d = loadVector(x, i) - vm
-                acc += d * d
-                i += vectorWidth
-            }
-            var partial = Double(acc.sum())
-            while i < end {
-                let d = Double(x[i]) - mean
-                partial += d * d
-                i += 1
-            }
-            squares += partial
-            start = end
-        }
-        // Centering on the Float-rounded mean leaves a bias of (mean − m)²; remove it exactly.
-        let offset = mean - Double(m)
-        return (mean, Swift.max(0, squares / Double(n) - offset * offset))
+        #if arch(x86_64)
+        if CPUKernels.active == .avx512 { return AVX512Rows.meanAndVariance(x, n) }
+        #endif
+        return SIMDMath.meanAndVariance(x, n)
     }
 
-    /// dst = src·a + b over one channel row, optionally followed by SiLU.
+    /// dst = src·a + b over one channel row, optionally followed by SiLU (see `SIMDMath.affineRow`).
     @inline(__always) static func affineRow(
         _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int, _ a: Float, _ b: Float, silu: Bool
     ) {
-        let va = SIMD16<Float>(repeating: a), vb = SIMD16<Float>(repeating: b)
-        var i = 0
-        if silu {
-            while i + vectorWidth <= n {
-                let y = loadVector(src, i) * va + vb
-                storeVector(y * VectorMath.sigmoid(y), dst, i)
-                i += vectorWidth
-            }
-            if i < n {
-                // Zero-padded tail through the same vector path, as `mapVectors` does.
-                var v = SIMD16<Float>(repeating: 0)
-                for j in 0..<(n - i) { v[j] = src[i + j] }
-                let y = v * va + vb
-                let r = y * VectorMath.sigmoid(y)
-                for j in 0..<(n - i) { dst[i + j] = r[j] }
-            }
-        } else {
-            while i + vectorWidth <= n {
-                storeVector(loadVector(src, i) * va + vb, dst, i)
-                i += vectorWidth
-            }
-            while i < n {
-                dst[i] = src[i] * a + b
-                i += 1
-            }
-        }
+        #if arch(x86_64)
+        if CPUKernels.active == .avx512 { return AVX512Rows.affineRow(src, dst, n, a, b, silu: silu) }
+        #endif
+        SIMDMath.affineRow(src, dst, n, a, b, silu: silu)
     }
 }
