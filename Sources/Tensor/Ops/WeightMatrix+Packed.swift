@@ -156,6 +156,15 @@ extension WeightMatrix {
         let chunks = max(1, min(threads, (extent + grain - 1) / grain))
 
         withDenseWeight { dense in
+            // The weight: packed once (stored weights) or packed per call from memory (dense ones).
+            let weight: WeightOperandSource
+            if let packed {
+                weight = .packed(packed)
+            } else if let dense {
+                weight = .dense(dense)
+            } else {
+                return
+            }
             Parallel.forEach(chunks) { range in
                 for chunk in range {
                     // Chunk bounds rounded to the grain so workers meet on tile boundaries.
@@ -164,32 +173,26 @@ extension WeightMatrix {
                     guard lo < hi else { continue }
                     let (c0, c1) = splitActivations ? (lo, hi) : (0, count)
                     let (r0, r1) = splitActivations ? (0, rows) : (lo, hi)
-                    let weight: (left: LeftOperand?, right: RightOperand?)
-                    if let packed {
-                        let view = packed.advanced(bySlivers: r0 / width)
-                        weight = weightIsA ? (.packed(view), nil) : (nil, .packed(view))
-                    } else {
-                        let w = dense! + r0 * columns
-                        weight = weightIsA
-                            ? (.strided(Operand(base: w, stride: columns, transposed: false)), nil)
-                            : (nil, .strided(Operand(base: w, stride: columns, transposed: true)))
+                    let left: LeftOperand, right: RightOperand
+                    switch (weightIsA, source) {
+                    case (true, .matrix(let act, let stride)):
+                        left = weight.left(firstRow: r0, width: width, columns: columns)
+                        right = .strided(Operand(base: act + c0, stride: stride, transposed: false))
+                    case (true, .patches(let patches)):
+                        left = weight.left(firstRow: r0, width: width, columns: columns)
+                        right = .patches(patches.advanced(byColumns: c0))
+                    case (false, .matrix(let act, let stride)):
+                        left = .strided(Operand(base: act + c0 * stride, stride: stride, transposed: false))
+                        right = weight.right(firstRow: r0, width: width, columns: columns)
+                    case (false, .patches):
+                        preconditionFailure("multiplyPacked: convolution patches are multiplied by the weight from the left")
                     }
                     let (m, n) = weightIsA ? (r1 - r0, c1 - c0) : (c1 - c0, r1 - r0)
-                    let activations: (left: LeftOperand?, right: RightOperand?)
-                    switch source {
-                    case .matrix(let act, let stride):
-                        activations = weightIsA
-                            ? (nil, .strided(Operand(base: act + c0, stride: stride, transposed: false)))
-                            : (.strided(Operand(base: act + c0 * stride, stride: stride, transposed: false)), nil)
-                    case .patches(let patches):
-                        activations = (nil, .patches(patches.advanced(byColumns: c0)))
-                    }
                     let c = weightIsA ? output + r0 * outputStride + c0 : output + c0 * outputStride + r0
                     let bytes = AVX512Gemm.scratchBytes(precision: p, m: m, n: n, k: columns)
                     ScratchBuffers.withBuffer(count: (bytes + 3) / 4) { scratch in
                         AVX512Gemm.multiply(
-                            precision: p, m: m, n: n, k: columns, alpha: 1,
-                            a: (weight.left ?? activations.left)!, b: (weight.right ?? activations.right)!,
+                            precision: p, m: m, n: n, k: columns, alpha: 1, a: left, b: right,
                             beta: beta, c: c, ldc: outputStride, scratch: UnsafeMutableRawPointer(scratch))
                     }
                 }
@@ -202,6 +205,30 @@ extension WeightMatrix {
         switch storage {
         case .dense(let tensor): tensor.withUnsafeBufferPointer { body($0.baseAddress) }
         case .stored: body(nil)
+        }
+    }
+}
+#endif
+
+#if arch(x86_64)
+/// A weight as a GEMM operand: its packed copy, or its f32 elements packed by each call.
+private enum WeightOperandSource {
+    case packed(PackedOperand)
+    case dense(UnsafePointer<Float>)
+
+    /// As A (a conv's W), from weight row `firstRow` on.
+    func left(firstRow: Int, width: Int, columns: Int) -> LeftOperand {
+        switch self {
+        case .packed(let p): .packed(p.advanced(bySlivers: firstRow / width))
+        case .dense(let w): .strided(Operand(base: w + firstRow * columns, stride: columns, transposed: false))
+        }
+    }
+
+    /// As B = Wᵀ (a linear layer's weight), from weight row (output column) `firstRow` on.
+    func right(firstRow: Int, width: Int, columns: Int) -> RightOperand {
+        switch self {
+        case .packed(let p): .packed(p.advanced(bySlivers: firstRow / width))
+        case .dense(let w): .strided(Operand(base: w + firstRow * columns, stride: columns, transposed: true))
         }
     }
 }
