@@ -27,8 +27,8 @@ package enum AVX512Gemm {
     static let nr = 64
     /// Rows of A packed per block (a multiple of `mr`): 144 x 256 bf16 or 144 x 128 f32 = 72 KB in L2.
     static let mc = 144
-    /// Columns of B packed per panel: a conv band or a layer's outputs in one panel, so A (the
-    /// weight) is packed once per call.
+    /// Columns of B packed per panel: a whole SD-size conv image (64x64 latent pixels) or a
+    /// layer's outputs fit one panel, so a per-call A is packed at most once.
     static let nc = 4096
 
     /// f32 rows of convolution patches gathered before conversion to bf16 pairs (8 KB; even).

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Diffusion
+import Tensor
 
 /// The options that choose and load a model, shared by `sd generate` and `sd serve`.
 struct ModelOptions: ParsableArguments {
@@ -15,6 +16,9 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "What the UNet predicts, when the checkpoint's configs do not say: eps or v (SD 2.x 768 models).")
     var prediction: String?
 
+    @Option(help: "Arithmetic for f16, bf16 and q8_0 weights on CPUs with AVX-512 BF16: bfloat16 (bf16, and int8 for q8_0 linear layers; twice as fast) or float32.")
+    var arithmetic: ComputePrecision = .bfloat16
+
     func validate() throws {
         if let prediction, !["eps", "epsilon", "v", "v_prediction"].contains(prediction) {
             throw ValidationError("unknown --prediction '\(prediction)' (eps or v)")
@@ -23,6 +27,7 @@ struct ModelOptions: ParsableArguments {
 
     /// Loads the pipeline these options describe.
     func loadPipeline() throws -> StableDiffusionPipeline {
+        WeightMatrix.encodedWeightPrecision = arithmetic
         let type: PredictionType? =
             switch prediction {
             case "eps", "epsilon": .epsilon
@@ -32,3 +37,5 @@ struct ModelOptions: ParsableArguments {
         return try StableDiffusionPipeline(model: model, vae: vae, taesd: taesd, prediction: type)
     }
 }
+
+extension ComputePrecision: ExpressibleByArgument {}

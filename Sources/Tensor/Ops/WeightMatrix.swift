@@ -4,9 +4,12 @@ import Foundation
 /// its weight file (f16, bf16, or GGUF quant blocks), viewed as a [rows, columns] matrix whose rows
 /// are the output features (linear [out, in]; conv [Cout, Cin·kH·kW]).
 ///
-/// Encoded weights are never expanded as a whole: `multiply` decodes a tile of rows at a time
-/// into a pooled scratch buffer of about `decodeTileFloats` Floats and runs sgemm on the tile,
-/// so a model in f16 or q8_0 costs its file size in memory plus a few MB per worker.
+/// With the AVX-512 kernels (`CPUKernels`), a weight stored in a file is packed once, on first
+/// use, into the GEMM's layout (f32, bf16, or int8 for q8_0 linear layers) and its file pages are
+/// released, so the model costs its packed size. Otherwise encoded weights are never expanded as
+/// a whole: `multiply` decodes a tile of rows at a time into a pooled scratch buffer of about
+/// `decodeTileFloats` Floats and runs sgemm on the tile, so a model in f16 or q8_0 costs its file
+/// size in memory plus a few MB per worker.
 public struct WeightMatrix: Sendable {
     /// Where the elements live.
     public enum Storage: Sendable {
