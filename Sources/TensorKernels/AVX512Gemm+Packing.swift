@@ -3,6 +3,21 @@ import CSIMD
 
 /// Packing of A and B slivers into the micro-kernels' layouts (see `AVX512Gemm`).
 extension AVX512Gemm {
+    /// Packs one sliver of `operand`: rows `start..<start+extent` of op(A) (`asA`, 6 wide) or
+    /// columns of op(B) (64 wide), over k `k..<k+kb`, in `precision`'s layout.
+    @inline(__always)
+    static func packSliver(
+        _ operand: Operand, precision: Precision, asA: Bool, start: Int, extent: Int, k: Int, _ kb: Int,
+        into destination: UnsafeMutableRawPointer
+    ) {
+        switch (precision, asA) {
+        case (.float32, true): packAFloat(operand, row: start, extent, k: k, kb, into: destination)
+        case (.bfloat16, true): packABFloat(operand, row: start, extent, k: k, kb, into: destination)
+        case (.float32, false): packBFloat(operand, k: k, kb, column: start, extent, into: destination)
+        case (.bfloat16, false): packBBFloat(operand, k: k, kb, column: start, extent, into: destination)
+        }
+    }
+
     // MARK: f32
 
     /// A sliver [kb][6]: rows `row..<row+rows` of op(A), k `k..<k+kb`; rows past `rows` are zero.

@@ -100,11 +100,9 @@ package enum AVX512Gemm {
                     bBase = packed.sliver(j0 / nr, kBlock: p0)
                 case .strided(let operand):
                     for jr in stride(from: 0, to: nb, by: nr) {
-                        let dst = bPanel + (jr / nr) * bytes * nr
-                        switch precision {
-                        case .float32: packBFloat(operand, k: p0, kb, column: j0 + jr, min(nr, nb - jr), into: dst)
-                        case .bfloat16: packBBFloat(operand, k: p0, kb, column: j0 + jr, min(nr, nb - jr), into: dst)
-                        }
+                        packSliver(
+                            operand, precision: precision, asA: false, start: j0 + jr, extent: min(nr, nb - jr), k: p0, kb,
+                            into: bPanel + (jr / nr) * bytes * nr)
                     }
                 case .patches(let patches):
                     for jr in stride(from: 0, to: nb, by: nr) {
@@ -132,11 +130,9 @@ package enum AVX512Gemm {
                         aBase = packed.sliver(i0 / mr, kBlock: p0)
                     case .strided(let operand):
                         for ir in stride(from: 0, to: mb, by: mr) {
-                            let dst = aBlock + (ir / mr) * bytes * mr
-                            switch precision {
-                            case .float32: packAFloat(operand, row: i0 + ir, min(mr, mb - ir), k: p0, kb, into: dst)
-                            case .bfloat16: packABFloat(operand, row: i0 + ir, min(mr, mb - ir), k: p0, kb, into: dst)
-                            }
+                            packSliver(
+                                operand, precision: precision, asA: true, start: i0 + ir, extent: min(mr, mb - ir), k: p0, kb,
+                                into: aBlock + (ir / mr) * bytes * mr)
                         }
                     }
                     for jr in stride(from: 0, to: nb, by: nr) {

@@ -81,13 +81,9 @@ package struct PackedOperand {
             let kb = min(kc, k - p0)
             for start in stride(from: 0, to: count, by: width) {
                 let target = destination + (sliver((firstRow + start) / width - firstSliver, kBlock: p0 - firstK) - base)
-                let extent = min(width, count - start)
-                switch (precision, width == AVX512Gemm.mr) {
-                case (.float32, true): AVX512Gemm.packAFloat(source, row: start, extent, k: p0, kb, into: target)
-                case (.bfloat16, true): AVX512Gemm.packABFloat(source, row: start, extent, k: p0, kb, into: target)
-                case (.float32, false): AVX512Gemm.packBFloat(source, k: p0, kb, column: start, extent, into: target)
-                case (.bfloat16, false): AVX512Gemm.packBBFloat(source, k: p0, kb, column: start, extent, into: target)
-                }
+                AVX512Gemm.packSliver(
+                    source, precision: precision, asA: width == AVX512Gemm.mr, start: start,
+                    extent: min(width, count - start), k: p0, kb, into: target)
             }
         }
     }
