@@ -28,6 +28,18 @@ import Testing
         return o
     }
 
+    /// The feed-forward runs large inputs in row chunks to bound its intermediates; that must not
+    /// change a value.
+    @Test func feedForwardInRowChunksEqualsOneShot() throws {
+        let p = try #require(PipelineTests.pipeline)
+        let ff = try FeedForward(p.checkpoint.index.weights()["model.diffusion_model.input_blocks.1.1.transformer_blocks.0.ff"])
+        let x = pseudoRandomTensor([2, 700, ff.projIn.weight.columns], seed: 71)
+        let chunked = ff(x, rowChunk: 512)
+        let whole = ff(x, rowChunk: .max)
+        #expect(chunked.shape == whole.shape)
+        #expect(chunked.scalars == whole.scalars)
+    }
+
     @Test func builtInModelLoadsStrictlyAsSD1WithItsOwnSize() throws {
         let p = try #require(PipelineTests.pipeline)
         #expect(p.family.architecture == .sd1 && p.family.variant == .standard)
