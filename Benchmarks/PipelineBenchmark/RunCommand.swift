@@ -66,6 +66,7 @@ struct RunCommand: ParsableCommand {
     }
 
     func run() throws {
+        TensorStorage.useSingleHeapArena()
         Parallel.threadCount = threads
         WeightMatrix.encodedWeightPrecision = precision
         print(

@@ -74,6 +74,7 @@ struct GenerateCommand: ParsableCommand {
     var saveLatent: String?
 
     func run() throws {
+        TensorStorage.useSingleHeapArena()
         if let threads {
             guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
             Parallel.threadCount = threads

@@ -90,6 +90,7 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        TensorStorage.useSingleHeapArena()
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)

@@ -17,6 +17,8 @@ static inline void sd_keep_large_blocks_in_heap(int bytes) {
     mallopt(M_MMAP_THRESHOLD, bytes);
     mallopt(M_TRIM_THRESHOLD, bytes);
 }
+// One malloc arena for the whole process; effective only before other threads allocate.
+static inline void sd_single_heap_arena(void) { mallopt(M_ARENA_MAX, 1); }
 #endif
 
 #if defined(__x86_64__)
