@@ -1,3 +1,4 @@
+import Foundation
 import TestSupport
 import Testing
 @testable import Tensor
@@ -189,7 +190,8 @@ struct AVX512GemmTests {
         #expect(error > 1e-8 && error < 1e-4, "int8 activations: NMSE \(error)")
     }
 
-    /// Released packed weights are packed again, with the same results.
+    /// Released packed weights are packed again, with the same results; a release while
+    /// products run (other tests, or a one-shot run) must not free memory still in use.
     @Test func releasedPackedWeightsRepackIdentically() throws {
         let x = pseudoRandomTensor([20, 64], seed: 59)
         let (stored, _) = try encodedWeight(pseudoRandomTensor([70, 64], seed: 60), as: .f16)
@@ -198,6 +200,16 @@ struct AVX512GemmTests {
         PackedWeights.releaseAll()
         let after = linear(x, weight: weight)
         #expect(before.scalars == after.scalars)
+        // Products on one task while another keeps releasing every packed weight.
+        let big = pseudoRandomTensor([400, 64], seed: 63)
+        let expected = linear(big, weight: weight)
+        let done = ManagedFlag()
+        let releaser = Thread {
+            while !done.isSet { PackedWeights.releaseAll() }
+        }
+        releaser.start()
+        for _ in 0..<200 { #expect(linear(big, weight: weight).scalars == expected.scalars) }
+        done.set()
     }
 
     /// `matmul(precision: .bfloat16)` reaches the bf16 kernel.
@@ -236,4 +248,12 @@ struct AVX512GemmTests {
         }
         #expect(seen.allSatisfy { $0 == .generic })
     }
+}
+
+/// A flag one thread sets and another polls.
+final class ManagedFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    var isSet: Bool { lock.withLock { value } }
+    func set() { lock.withLock { value = true } }
 }

@@ -54,8 +54,9 @@ extension WeightMatrix {
     /// The weight packed for the AVX-512 kernels as A (`width` 6) or B (`width` 64). Stored
     /// weights are packed on first use and their file pages released, so the packed copy
     /// replaces the mapping in memory instead of adding to it; dense (f32 in memory) weights are
-    /// packed per call by the kernel and return nil.
-    func packedOperand(_ precision: AVX512Gemm.Precision, width: Int) -> PackedOperand? {
+    /// packed per call by the kernel and return nil. Callers keep the returned buffer alive while
+    /// they use its memory: `PackedWeights.releaseAll` may drop it from the cache meanwhile.
+    func packedBuffer(_ precision: AVX512Gemm.Precision, width: Int) -> PackedBuffer? {
         guard case .stored(let stored) = storage else { return nil }
         return packCache.operand(for: "\(precision)/\(width)") {
             let buffer = PackedBuffer(precision: precision, outer: rows, k: columns, width: width)
@@ -73,10 +74,10 @@ extension WeightMatrix {
             }
             stored.releaseFilePages()
             return buffer
-        }.operand
+        }
     }
 
-    /// A q8_0 linear weight packed for `AVX512Int8Gemm` (see `packedOperand` for the memory).
+    /// A q8_0 linear weight packed for `AVX512Int8Gemm` (see `packedBuffer` for the memory).
     func packedInt8Weight(_ stored: StoredTensor) -> PackedBuffer {
         packCache.operand(for: "int8") {
             let buffer = PackedBuffer(byteCount: AVX512Int8Gemm.packedWeightBytes(n: rows, k: columns))
@@ -102,6 +103,8 @@ extension WeightMatrix {
         output: UnsafeMutablePointer<Float>, outputStride: Int, beta: Float
     ) {
         let packed = packedInt8Weight(stored)
+        // The buffer stays alive until the product is done, even if the cache drops it.
+        defer { withExtendedLifetime(packed) {} }
         let work = rows.multipliedReportingOverflow(by: columns * count)
         let threads = (work.overflow || work.partialValue >= Gemm.parallelThreshold) ? Parallel.threadCount : 1
         let splitRows = threads == 1 || count >= 2 * 3 * threads
@@ -144,7 +147,10 @@ extension WeightMatrix {
         let p: AVX512Gemm.Precision = precision == .bfloat16 ? .bfloat16 : .float32
         let weightIsA = layout == .weightTimesActivationColumns
         let width = weightIsA ? PackedOperand.rowSliver : PackedOperand.columnSliver
-        let packed = packedOperand(p, width: width)
+        let packedWeight = packedBuffer(p, width: width)
+        // The buffer stays alive until the product is done, even if the cache drops it.
+        defer { withExtendedLifetime(packedWeight) {} }
+        let packed = packedWeight?.operand
         let work = rows.multipliedReportingOverflow(by: columns * count)
         let threads = (work.overflow || work.partialValue >= Gemm.parallelThreshold) ? Parallel.threadCount : 1
         // Split the activations into chunks of whole 64-column (conv) or 6-row (linear) tiles when
