@@ -39,9 +39,8 @@ static inline uint64_t sd_xgetbv0(void) {
 
 #define SD_AVX512 static inline __attribute__((always_inline, target("avx512f,avx512bw,avx512vl,avx512bf16,avx512vnni,f16c,fma")))
 
-// acc += a·b over bf16 pairs (vdpbf16ps).
-SD_AVX512 __m512 sd_dpbf16(__m512 acc, __m512i a, __m512i b) { return _mm512_dpbf16_ps(acc, (__m512bh)a, (__m512bh)b); }
-// acc += (the bf16 pair at p, in every lane)·b; the broadcast folds into the instruction.
+// acc += (the bf16 pair at p, in every lane)·b over bf16 pairs (vdpbf16ps); the broadcast folds
+// into the instruction.
 SD_AVX512 __m512 sd_dpbf16_bcast(__m512 acc, const void *p, __m512i b) { return _mm512_dpbf16_ps(acc, (__m512bh)_mm512_set1_epi32(*(const int *)p), (__m512bh)b); }
 // 32 bf16 (round to nearest even): lanes 0-15 from lo, 16-31 from hi.
 SD_AVX512 __m512i sd_cvtne2ps_pbh(__m512 hi, __m512 lo) { return (__m512i)_mm512_cvtne2ps_pbh(hi, lo); }
@@ -51,9 +50,8 @@ SD_AVX512 __m512i sd_permutexvar_epi16(__m512i idx, __m512i v) { return _mm512_p
 SD_AVX512 float sd_half_to_float(uint16_t h) { return _cvtsh_ss(h); }
 // 16 halfs to 16 floats (vcvtph2ps).
 SD_AVX512 __m512 sd_cvtph_ps(__m256i h) { return _mm512_cvtph_ps(h); }
-// acc += Σ of 4 u8·s8 products per 32-bit lane (vpdpbusd).
-SD_AVX512 __m512i sd_dpbusd(__m512i acc, __m512i u8, __m512i s8) { return _mm512_dpbusd_epi32(acc, u8, s8); }
-// acc += (the 4 u8 at p, in every lane)·s8; the broadcast folds into the instruction.
+// acc += Σ of 4 u8·s8 products per 32-bit lane, the u8 being the 4 bytes at p in every lane
+// (vpdpbusd); the broadcast folds into the instruction.
 SD_AVX512 __m512i sd_dpbusd_bcast(__m512i acc, const void *p, __m512i s8) { return _mm512_dpbusd_epi32(acc, _mm512_set1_epi32(*(const int *)p), s8); }
 // 16 floats to int32, round to nearest even (vcvtps2dq).
 SD_AVX512 __m512i sd_cvtps_epi32(__m512 x) { return _mm512_cvtps_epi32(x); }
