@@ -141,10 +141,16 @@ public final class TensorStorage: @unchecked Sendable {
         _ = TensorStorage.heapTuned
         self.count = count
         let bytes = max(count, 1) * MemoryLayout<Float>.stride
-        var raw: UnsafeMutableRawPointer?
-        let status = posix_memalign(&raw, 64, bytes)
-        precondition(status == 0 && raw != nil, "Tensor: cannot allocate \(bytes) bytes")
-        pointer = raw!.bindMemory(to: Float.self, capacity: max(count, 1))
+        let raw: UnsafeMutableRawPointer
+        if bytes >= LargeBlockHeap.threshold {
+            raw = LargeBlockHeap.shared.allocate(bytes)
+        } else {
+            var block: UnsafeMutableRawPointer?
+            let status = posix_memalign(&block, 64, bytes)
+            guard status == 0, let block else { preconditionFailure("Tensor: cannot allocate \(bytes) bytes") }
+            raw = block
+        }
+        pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
     }
 
     @usableFromInline func copy() -> TensorStorage {
@@ -153,7 +159,21 @@ public final class TensorStorage: @unchecked Sendable {
         return result
     }
 
-    deinit { free(pointer) }
+    deinit {
+        let bytes = max(count, 1) * MemoryLayout<Float>.stride
+        if bytes >= LargeBlockHeap.threshold {
+            LargeBlockHeap.shared.free(UnsafeMutableRawPointer(pointer), bytes: bytes)
+        } else {
+            free(pointer)
+        }
+    }
+
+    /// Gives the free memory of activation-sized tensors back to the system (see
+    /// `LargeBlockHeap.trim`). For the end of a request: within one, freed blocks are reused as
+    /// they are, with no page faults.
+    public static func releaseUnusedMemory() {
+        LargeBlockHeap.shared.trim()
+    }
 
     /// Makes every thread allocate from one glibc arena. With an arena per worker thread the
     /// peak memory of identical runs varied by up to 1 GiB (blocks freed in one arena are not
@@ -164,10 +184,11 @@ public final class TensorStorage: @unchecked Sendable {
         #endif
     }
 
-    /// Activations of a few to a few hundred MB are freed and allocated again at every layer.
-    /// glibc serves blocks above its mmap threshold (32 MB at most) with fresh mappings, so each
-    /// one was zero-filled page by page by the kernel (about 6 % of a UNet step in page faults);
-    /// keeping them in the heap lets freed blocks be reused as they are.
+    /// Buffers of up to a few MB that stay in malloc (scratch tiles, small tensors) are freed
+    /// and allocated again at every layer. glibc serves blocks above its mmap threshold (32 MB at
+    /// most) with fresh mappings, each zero-filled page by page by the kernel (about 6 % of a
+    /// UNet step in page faults when activations were still malloc'd); keeping them in the heap
+    /// lets freed blocks be reused as they are. Activation-sized tensors use `LargeBlockHeap`.
     private static let heapTuned: Void = {
         #if os(Linux)
         sd_keep_large_blocks_in_heap(1 << 30)

@@ -121,6 +121,9 @@ public final class StableDiffusionPipeline: @unchecked Sendable {
         progress: (GenerationProgress) throws -> Void = { _ in }
     ) throws -> [GeneratedImage] {
         try options.validate(limits: limits)
+        // The activations' memory goes back to the system between requests (a server idles at
+        // its weights' size, not at the largest decode it ran).
+        defer { TensorStorage.releaseUnusedMemory() }
         let width = options.width ?? nativeSize, height = options.height ?? nativeSize
         let cond = try encode(options.prompt, clipSkip: options.clipSkip, width: width, height: height, isNegative: false)
         let uncond =
