@@ -48,9 +48,14 @@ public struct StoredTensor: @unchecked Sendable {
     /// Drops this tensor's pages of the file mapping from memory (after a packed copy was made);
     /// reading it again faults them back in from the file.
     public func releaseFilePages() {
-        guard let base = bytes.baseAddress, let fileBase = file.bytes.baseAddress else { return }
-        let start = base - fileBase
-        file.releasePages(start..<start + bytes.count)
+        releaseFilePages(elements: 0..<count)
+    }
+
+    /// Drops the file pages wholly inside the elements `range` (block-aligned, as for `decode`).
+    public func releaseFilePages(elements range: Range<Int>) {
+        guard let base = bytes.baseAddress, let fileBase = file.bytes.baseAddress, !range.isEmpty else { return }
+        let start = base - fileBase + range.lowerBound / dtype.blockSize * dtype.blockBytes
+        file.releasePages(start..<start + range.count / dtype.blockSize * dtype.blockBytes)
     }
 
     /// Decodes the elements `range` (which starts and ends on block boundaries) into `destination`.

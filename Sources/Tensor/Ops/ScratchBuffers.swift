@@ -12,6 +12,9 @@ public enum ScratchBuffers {
 
     /// Idle buffers kept for reuse; more than this are freed when returned.
     static var retainedBuffers: Int { 2 * Parallel.threadCount + 2 }
+    /// The largest buffer kept for reuse: what the portable kernels borrow on every product (a
+    /// decoded weight tile, an im2col band).
+    static let maxRetainedFloats = max(WeightMatrix.decodeTileFloats, Conv2dTuning.im2colFloats)
 
     /// Runs `body` with a buffer of at least `count` Floats (contents undefined), then returns the
     /// buffer to the pool. Safe to call from inside `Parallel.forEach`.
@@ -35,6 +38,13 @@ public enum ScratchBuffers {
         return idle.reduce(0) { $0 + $1.capacity }
     }
 
+    /// The largest idle buffer's Floats (for tests).
+    static var largestIdleCapacity: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return idle.map(\.capacity).max() ?? 0
+    }
+
     private static func take(count: Int) -> ScratchBuffer {
         lock.lock()
         // Best fit: the smallest idle buffer that is large enough, so a small borrower does not
@@ -54,6 +64,9 @@ public enum ScratchBuffers {
     }
 
     private static func give(_ buffer: ScratchBuffer) {
+        // One-off large borrowers (weight packing, big im2col bands) do not keep their buffers:
+        // idle, they would add to the process's peak for the rest of its life.
+        guard buffer.capacity <= maxRetainedFloats else { return }
         lock.lock()
         idle.append(buffer)
         if idle.count > retainedBuffers {
