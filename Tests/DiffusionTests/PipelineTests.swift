@@ -34,10 +34,17 @@ import Testing
         let p = try #require(PipelineTests.pipeline)
         let ff = try FeedForward(p.checkpoint.index.weights()["model.diffusion_model.input_blocks.1.1.transformer_blocks.0.ff"])
         let x = pseudoRandomTensor([2, 700, ff.projIn.weight.columns], seed: 71)
-        let chunked = ff(x, rowChunk: 512)
-        let whole = ff(x, rowChunk: .max)
+        let residual = pseudoRandomTensor([2, 700, ff.projOut.weight.rows], seed: 72)
+        let chunked = ff(x, adding: residual, rowChunk: 512)
+        let whole = ff(x, adding: residual, rowChunk: .max)
         #expect(chunked.shape == whole.shape)
         #expect(chunked.scalars == whole.scalars)
+        // The residual is the caller's: accumulating into it must not change it (copy on write),
+        // and the result is residual + projOut(GEGLU(projIn(x))).
+        let reference = ff.projOut(ff.projIn(x).geglu()) + residual
+        #expect(residual.scalars == pseudoRandomTensor([2, 700, ff.projOut.weight.rows], seed: 72).scalars)
+        let worst = zip(chunked.scalars, reference.scalars).map { abs($0 - $1) }.max() ?? .infinity
+        #expect(worst < 1e-4)
     }
 
     @Test func builtInModelLoadsStrictlyAsSD1WithItsOwnSize() throws {

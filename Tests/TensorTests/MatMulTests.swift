@@ -24,6 +24,25 @@ import Testing
         #expect(a.matmul(b).scalars == actual.scalars)
     }
 
+    /// `linear(addingInto:)` accumulates x·Wᵀ + b onto a row block of an existing output, for
+    /// dense and encoded weights, leaving the other rows alone.
+    @Test(arguments: [DType.f32, .f16, .q8_0])
+    func linearAddingIntoRowsMatchesSeparateSum(_ dtype: DType) throws {
+        let x = pseudoRandomTensor([70, 64], seed: 81)
+        let (stored, _) = try encodedWeight(pseudoRandomTensor([40, 64], seed: 82), as: dtype)
+        let weight = try WeightMatrix(stored)
+        let bias = pseudoRandomTensor([40], seed: 83)
+        let start = pseudoRandomTensor([100, 40], seed: 84)
+        var y = start
+        linear(x, weight: weight, bias: bias, addingInto: &y, rowOffset: 20)
+        let product = linear(x, weight: weight, bias: bias).scalars
+        let (got, before) = (y.scalars, start.scalars)
+        #expect(Array(got[0..<800]) == Array(before[0..<800]) && Array(got[3600...]) == Array(before[3600...]))
+        let expected = zip(product, before[800..<3600]).map { $0 + $1 }
+        #expect(maxAbsDifference(Array(got[800..<3600]), expected) <= 1e-5)
+        #expect(start.scalars == pseudoRandomTensor([100, 40], seed: 84).scalars)  // copy on write
+    }
+
     @Test func transposedOperandsMatchReference() {
         let (batch, m, k, n) = (2, 19, 23, 11)
         let at = pseudoRandomTensor([batch, k, m], seed: 3)  // Aᵀ stored

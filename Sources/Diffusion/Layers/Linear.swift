@@ -27,4 +27,12 @@ public struct Linear: Sendable {
 
     /// [..., in] -> [..., out]
     public func callAsFunction(_ x: Tensor) -> Tensor { linear(x, weight: weight, bias: bias) }
+
+    /// residual + layer(x), accumulated onto the residual's storage (no copy when the caller
+    /// hands over its only reference).
+    public func callAsFunction(_ x: Tensor, adding residual: consuming Tensor) -> Tensor {
+        var y = residual
+        linear(x, weight: weight, bias: bias, addingInto: &y)
+        return y
+    }
 }

@@ -22,10 +22,14 @@ struct BasicTransformerBlock: Sendable {
         feedForward = try FeedForward(w["ff"])
     }
 
-    /// x [B, L, C], context [B, Lc, Dctx] -> [B, L, C]
-    func callAsFunction(_ x: Tensor, context: Tensor) -> Tensor {
-        var h = selfAttention(norm1(x)) + x
-        h = crossAttention(norm2(h), context: context) + h
-        return feedForward(norm3(h)) + h
+    /// x [B, L, C], context [B, Lc, Dctx] -> [B, L, C]. Each residual is the accumulator of the
+    /// sublayer's last product; handing over `x` lets the first one reuse its storage.
+    func callAsFunction(_ x: consuming Tensor, context: Tensor) -> Tensor {
+        var normed = norm1(x)
+        var h = selfAttention(normed, adding: consume x)
+        normed = norm2(h)
+        h = crossAttention(normed, context: context, adding: consume h)
+        normed = norm3(h)
+        return feedForward(normed, adding: consume h)
     }
 }

@@ -36,7 +36,7 @@ struct SpatialTransformer: Sendable {
         let (b, c, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         var h = norm(x).reshaped(b, c, height * width).transposed(1, 2)  // [B, C, H, W] -> [B, H*W, C]
         h = projIn(h)
-        for block in blocks { h = block(h, context: context) }
+        for block in blocks { h = block(consume h, context: context) }
         h = projOut(h).transposed(1, 2).reshaped(b, c, height, width)  // [B, H*W, C] -> [B, C, H, W]
         return h + x
     }

@@ -179,3 +179,37 @@ public func linear(_ x: Tensor, weight: WeightMatrix, bias: Tensor? = nil) -> Te
     }
     return y
 }
+
+/// y[rowOffset..<rowOffset + m] += x Wᵀ + b, with m the rows of `x` and y viewed as [rows, out]:
+/// a residual (or a row block of a larger output) taken as the product's accumulator, so no
+/// separate output is allocated and added afterwards.
+public func linear(
+    _ x: Tensor, weight: WeightMatrix, bias: Tensor? = nil, addingInto y: inout Tensor, rowOffset: Int = 0
+) {
+    let inFeatures = weight.columns, outFeatures = weight.rows
+    precondition(
+        x.rank >= 1 && x.shape[x.rank - 1] == inFeatures && y.rank >= 1 && y.shape[y.rank - 1] == outFeatures,
+        "linear: input \(x.shape), weight \(weight.shape), output \(y.shape)")
+    let m = x.count / max(inFeatures, 1)
+    precondition(rowOffset >= 0 && (rowOffset + m) * outFeatures <= y.count, "linear: rows \(rowOffset)+\(m) of \(y.shape)")
+    if let bias { precondition(bias.count == outFeatures, "linear: bias \(bias.shape), weight \(weight.shape)") }
+    x.withUnsafeBufferPointer { px in
+        y.withUnsafeMutableBufferPointer { py in
+            guard let base = py.baseAddress else { return }
+            let out = base + rowOffset * outFeatures
+            if let bias {
+                bias.withUnsafeBufferPointer { pb in
+                    guard let b = pb.baseAddress else { return }
+                    for row in 0..<m {
+                        let r = out + row * outFeatures
+                        for j in 0..<outFeatures { r[j] += b[j] }
+                    }
+                }
+            }
+            guard let input = px.baseAddress, inFeatures > 0 else { return }
+            weight.multiply(
+                .activationRowsTimesTransposedWeight, activations: input, activationStride: inFeatures, count: m,
+                output: out, outputStride: outFeatures, beta: 1)
+        }
+    }
+}
