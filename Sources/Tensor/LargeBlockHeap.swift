@@ -29,7 +29,7 @@ final class LargeBlockHeap: @unchecked Sendable {
     private let lock = NSLock()
     private var segments: [Segment] = []
     /// Free ranges: start address -> size, and end address -> start (for coalescing).
-    private var freeBySize: [Int: Int] = [:]
+    private var freeByStart: [Int: Int] = [:]
     private var freeByEnd: [Int: Int] = [:]
     /// Start addresses of segments and their ends: ranges never merge across them.
     private var segmentStarts: Set<Int> = []
@@ -47,7 +47,7 @@ final class LargeBlockHeap: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         var best: (start: Int, size: Int)?
-        for (start, free) in freeBySize where free >= size {
+        for (start, free) in freeByStart where free >= size {
             if let b = best, free > b.size || (free == b.size && start > b.start) { continue }
             best = (start, free)
         }
@@ -69,13 +69,13 @@ final class LargeBlockHeap: @unchecked Sendable {
         var size = LargeBlockHeap.blockSize(bytes)
         lock.lock()
         defer { lock.unlock() }
-        if !segmentStarts.contains(start), let before = freeByEnd[start], let beforeSize = freeBySize[before] {
+        if !segmentStarts.contains(start), let before = freeByEnd[start], let beforeSize = freeByStart[before] {
             removeFree(start: before, size: beforeSize)
             start = before
             size += beforeSize
         }
         let end = start + size
-        if !segmentEnds.contains(end), let afterSize = freeBySize[end] {
+        if !segmentEnds.contains(end), let afterSize = freeByStart[end] {
             removeFree(start: end, size: afterSize)
             size += afterSize
         }
@@ -89,7 +89,7 @@ final class LargeBlockHeap: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         for segment in segments {
-            guard freeBySize[segment.base] == segment.size else { continue }
+            guard freeByStart[segment.base] == segment.size else { continue }
             removeFree(start: segment.base, size: segment.size)
             munmap(UnsafeMutableRawPointer(bitPattern: segment.base), segment.size)
             segmentStarts.remove(segment.base)
@@ -97,7 +97,7 @@ final class LargeBlockHeap: @unchecked Sendable {
             touchedEnd[segment.base] = nil
         }
         segments.removeAll { segmentStarts.contains($0.base) == false }
-        for (start, size) in freeBySize {
+        for (start, size) in freeByStart {
             guard let segment = segmentContaining(start) else { continue }
             let end = min(start + size, touchedEnd[segment.base] ?? segment.base)
             if end > start { madvise(UnsafeMutableRawPointer(bitPattern: start), end - start, MADV_DONTNEED) }
@@ -105,13 +105,14 @@ final class LargeBlockHeap: @unchecked Sendable {
         }
     }
 
-    /// Bytes in live blocks and bytes reserved, for diagnostics and tests.
+    /// Bytes in live blocks, bytes reserved, and bytes below the segments' touched ends (what
+    /// the process may hold), for diagnostics and tests.
     var statistics: (live: Int, reserved: Int, touched: Int) {
         lock.lock()
         defer { lock.unlock() }
         let reserved = segments.reduce(0) { $0 + $1.size }
         let touched = segments.reduce(0) { $0 + (touchedEnd[$1.base] ?? $1.base) - $1.base }
-        return (reserved - freeBySize.values.reduce(0, +), reserved, touched)
+        return (reserved - freeByStart.values.reduce(0, +), reserved, touched)
     }
 
     private func mapSegment(minimum: Int) -> Segment {
@@ -132,12 +133,12 @@ final class LargeBlockHeap: @unchecked Sendable {
     }
 
     private func insertFree(start: Int, size: Int) {
-        freeBySize[start] = size
+        freeByStart[start] = size
         freeByEnd[start + size] = start
     }
 
     private func removeFree(start: Int, size: Int) {
-        freeBySize[start] = nil
+        freeByStart[start] = nil
         freeByEnd[start + size] = nil
     }
 }
