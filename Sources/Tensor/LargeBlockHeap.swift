@@ -116,8 +116,14 @@ final class LargeBlockHeap: @unchecked Sendable {
     }
 
     private func mapSegment(minimum: Int) -> Segment {
-        let size = max(LargeBlockHeap.segmentBytes, LargeBlockHeap.blockSize(minimum))
-        let mapped = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+        var size = max(LargeBlockHeap.segmentBytes, LargeBlockHeap.blockSize(minimum))
+        var mapped = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+        if mapped == MAP_FAILED && size > LargeBlockHeap.blockSize(minimum) {
+            // Strict overcommit (vm.overcommit_memory = 2) charges the whole reservation: fall
+            // back to a segment of just this block, as malloc would map it.
+            size = LargeBlockHeap.blockSize(minimum)
+            mapped = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+        }
         guard let mapped, mapped != MAP_FAILED else { preconditionFailure("LargeBlockHeap: cannot map \(size) bytes") }
         let segment = Segment(base: Int(bitPattern: mapped), size: size)
         segments.append(segment)
