@@ -24,18 +24,18 @@ final class LargeBlockHeap: @unchecked Sendable {
     private struct Segment {
         let base: Int
         let size: Int
+        /// The highest address handed out so far: pages below it may be resident.
+        var touchedEnd: Int
+        var end: Int { base + size }
+        func contains(_ address: Int) -> Bool { address >= base && address < end }
     }
 
     private let lock = NSLock()
     private var segments: [Segment] = []
-    /// Free ranges: start address -> size, and end address -> start (for coalescing).
+    /// Free ranges: start address -> size, and end address -> start (for coalescing). Ranges never
+    /// span two segments, even when the mappings happen to be adjacent.
     private var freeByStart: [Int: Int] = [:]
     private var freeByEnd: [Int: Int] = [:]
-    /// Start addresses of segments and their ends: ranges never merge across them.
-    private var segmentStarts: Set<Int> = []
-    private var segmentEnds: Set<Int> = []
-    /// Per segment base: the highest address ever handed out (pages below it may be resident).
-    private var touchedEnd: [Int: Int] = [:]
 
     /// `bytes` rounded up to whole pages.
     static func blockSize(_ bytes: Int) -> Int { (bytes + pageBytes - 1) / pageBytes * pageBytes }
@@ -51,14 +51,10 @@ final class LargeBlockHeap: @unchecked Sendable {
             if let b = best, free > b.size || (free == b.size && start > b.start) { continue }
             best = (start, free)
         }
-        if best == nil {
-            let segment = mapSegment(minimum: size)
-            best = (segment.base, segment.size)
-        }
-        guard let (start, free) = best else { preconditionFailure("LargeBlockHeap: no block") }
+        let (start, free) = best ?? mapSegment(minimum: size)
         removeFree(start: start, size: free)
         if free > size { insertFree(start: start + size, size: free - size) }
-        if let s = segmentContaining(start) { touchedEnd[s.base] = max(touchedEnd[s.base] ?? s.base, start + size) }
+        if let i = segmentIndex(start) { segments[i].touchedEnd = max(segments[i].touchedEnd, start + size) }
         guard let pointer = UnsafeMutableRawPointer(bitPattern: start) else { preconditionFailure("LargeBlockHeap: null block") }
         return pointer
     }
@@ -69,14 +65,16 @@ final class LargeBlockHeap: @unchecked Sendable {
         var size = LargeBlockHeap.blockSize(bytes)
         lock.lock()
         defer { lock.unlock() }
-        if !segmentStarts.contains(start), let before = freeByEnd[start], let beforeSize = freeByStart[before] {
+        guard let segment = segmentIndex(start).map({ segments[$0] }) else {
+            preconditionFailure("LargeBlockHeap: \(pointer) was not allocated here")
+        }
+        if start > segment.base, let before = freeByEnd[start], let beforeSize = freeByStart[before] {
             removeFree(start: before, size: beforeSize)
             start = before
             size += beforeSize
         }
-        let end = start + size
-        if !segmentEnds.contains(end), let afterSize = freeByStart[end] {
-            removeFree(start: end, size: afterSize)
+        if start + size < segment.end, let afterSize = freeByStart[start + size] {
+            removeFree(start: start + size, size: afterSize)
             size += afterSize
         }
         insertFree(start: start, size: size)
@@ -88,20 +86,17 @@ final class LargeBlockHeap: @unchecked Sendable {
     func trim() {
         lock.lock()
         defer { lock.unlock() }
-        for segment in segments {
-            guard freeByStart[segment.base] == segment.size else { continue }
+        segments.removeAll { segment in
+            guard freeByStart[segment.base] == segment.size else { return false }
             removeFree(start: segment.base, size: segment.size)
             munmap(UnsafeMutableRawPointer(bitPattern: segment.base), segment.size)
-            segmentStarts.remove(segment.base)
-            segmentEnds.remove(segment.base + segment.size)
-            touchedEnd[segment.base] = nil
+            return true
         }
-        segments.removeAll { segmentStarts.contains($0.base) == false }
         for (start, size) in freeByStart {
-            guard let segment = segmentContaining(start) else { continue }
-            let end = min(start + size, touchedEnd[segment.base] ?? segment.base)
+            guard let i = segmentIndex(start) else { continue }
+            let end = min(start + size, segments[i].touchedEnd)
             if end > start { madvise(UnsafeMutableRawPointer(bitPattern: start), end - start, MADV_DONTNEED) }
-            if start + size == segment.base + segment.size { touchedEnd[segment.base] = min(touchedEnd[segment.base] ?? start, start) }
+            if start + size == segments[i].end { segments[i].touchedEnd = min(segments[i].touchedEnd, start) }
         }
     }
 
@@ -111,11 +106,12 @@ final class LargeBlockHeap: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         let reserved = segments.reduce(0) { $0 + $1.size }
-        let touched = segments.reduce(0) { $0 + (touchedEnd[$1.base] ?? $1.base) - $1.base }
+        let touched = segments.reduce(0) { $0 + $1.touchedEnd - $1.base }
         return (reserved - freeByStart.values.reduce(0, +), reserved, touched)
     }
 
-    private func mapSegment(minimum: Int) -> Segment {
+    /// Maps a new segment and returns it as one free range.
+    private func mapSegment(minimum: Int) -> (start: Int, size: Int) {
         var size = max(LargeBlockHeap.segmentBytes, LargeBlockHeap.blockSize(minimum))
         var mapped = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
         if mapped == MAP_FAILED && size > LargeBlockHeap.blockSize(minimum) {
@@ -125,17 +121,14 @@ final class LargeBlockHeap: @unchecked Sendable {
             mapped = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
         }
         guard let mapped, mapped != MAP_FAILED else { preconditionFailure("LargeBlockHeap: cannot map \(size) bytes") }
-        let segment = Segment(base: Int(bitPattern: mapped), size: size)
-        segments.append(segment)
-        segmentStarts.insert(segment.base)
-        segmentEnds.insert(segment.base + size)
-        touchedEnd[segment.base] = segment.base
-        insertFree(start: segment.base, size: size)
-        return segment
+        let base = Int(bitPattern: mapped)
+        segments.append(Segment(base: base, size: size, touchedEnd: base))
+        insertFree(start: base, size: size)
+        return (base, size)
     }
 
-    private func segmentContaining(_ address: Int) -> Segment? {
-        segments.first { address >= $0.base && address < $0.base + $0.size }
+    private func segmentIndex(_ address: Int) -> Int? {
+        segments.firstIndex { $0.contains(address) }
     }
 
     private func insertFree(start: Int, size: Int) {

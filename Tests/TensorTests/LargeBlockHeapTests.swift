@@ -36,8 +36,8 @@ import Testing
         // A and B merged: a 3 MB block fits where they were, below C.
         let merged = heap.allocate(3 * mb)
         #expect(merged == a)
-        // Best fit: with a 1 MB hole (freed C's place is merged with the rest of the segment, so
-        // free a block between two live ones) a 1 MB request takes the hole, not the big range.
+        // Best fit: a 1 MB hole between two live blocks takes a 1 MB request, not the large free
+        // range above them.
         let d = heap.allocate(mb), e = heap.allocate(mb), f = heap.allocate(mb)
         heap.free(e, bytes: mb)
         #expect(heap.allocate(mb) == e)
