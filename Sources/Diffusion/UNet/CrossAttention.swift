@@ -20,21 +20,14 @@ struct CrossAttention: Sendable {
         self.heads = heads
     }
 
-    /// x [B, L, C], context [B, Lc, Dctx] (or nil for self-attention) -> [B, L, C]
-    func callAsFunction(_ x: Tensor, context: Tensor? = nil) -> Tensor {
-        toOut(attend(x, context: context))
-    }
-
-    /// residual + attention(x): the output projection accumulates onto the residual.
+    /// residual + attention(x): x [B, L, C], context [B, Lc, Dctx] (or nil for self-attention),
+    /// residual [B, L, C]; the output projection accumulates onto the residual.
     func callAsFunction(_ x: Tensor, context: Tensor? = nil, adding residual: consuming Tensor) -> Tensor {
-        toOut(attend(x, context: context), adding: residual)
-    }
-
-    /// The heads' outputs before `to_out`, [B, L, heads*d].
-    private func attend(_ x: Tensor, context: Tensor?) -> Tensor {
         let source = context ?? x
         // Heads are column blocks of [B, L, heads*d]: no [B, heads, L, d] permute is materialized.
         // The products run in the projections' arithmetic (bf16 for an f16/bf16 checkpoint).
-        return scaledDotProductAttention(toQ(x), toK(source), toV(source), heads: heads, precision: toQ.weight.precision)
+        let attended = scaledDotProductAttention(
+            toQ(x), toK(source), toV(source), heads: heads, precision: toQ.weight.precision)
+        return toOut(attended, adding: residual)
     }
 }
