@@ -75,6 +75,13 @@ func f16Weight(_ t: Tensor) throws -> WeightMatrix {
     return try WeightMatrix(StoredTensor(name: "w", dtype: .f16, shape: t.shape, bytes: file.bytes, file: file))
 }
 
+/// The weight as a model file holds it (packed once, on first use), not as a dense tensor.
+func f32Weight(_ t: Tensor) throws -> WeightMatrix {
+    let bytes = t.scalars.withUnsafeBytes { [UInt8]($0) }
+    let file = MappedFile(name: "bench.f32", data: bytes)
+    return try WeightMatrix(StoredTensor(name: "w", dtype: .f32, shape: t.shape, bytes: file.bytes, file: file))
+}
+
 Parallel.threadCount = options.threads
 print("threads \(options.threads), runs \(options.runs), \(ProcessInfo.processInfo.activeProcessorCount) cores")
 print(padded("GFLOP/s") + "     min   median      max")
@@ -111,22 +118,29 @@ do {
     openblas_set_num_threads(1)
 }
 
-// 3x3 convolutions of the SD 1.5 UNet (batch 2 = CFG), padding 1, f32 weights and f16 weights.
-for (channels, size) in [(320, 64), (640, 32), (1280, 16), (1280, 8)] {
-    let x = randomTensor([2, channels, size, size])
-    let w = randomTensor([channels, channels, 3, 3], scale: 0.05)
-    let bias = randomTensor([channels])
-    let flops = 2.0 * 2 * Double(channels * size * size) * Double(channels * 9)
-    let shape = "2x\(channels)x\(size)x\(size) -> \(channels)"
+// 3x3 convolutions, padding 1, of the SD 1.5 UNet (batch 2 = CFG) and VAE decoder (batch 1) at
+// 256x256 and 512x512 pictures, with weights stored as f32 and as f16 (as a model file holds
+// them: packed on first use), through Winograd F(4x4, 3x3) where `conv2d` picks it and through the
+// direct GEMM.
+for (batch, cin, cout, size) in [
+    (2, 320, 320, 32), (2, 640, 640, 16), (2, 1280, 1280, 8), (2, 320, 320, 64), (2, 640, 640, 32), (2, 1280, 1280, 16),
+    (1, 512, 512, 32), (1, 256, 256, 128), (1, 512, 512, 64), (1, 128, 128, 256),
+] {
+    let x = randomTensor([batch, cin, size, size])
+    let w = randomTensor([cout, cin, 3, 3], scale: 0.05)
+    let bias = randomTensor([cout])
+    let flops = 2.0 * Double(batch * cout * size * size) * Double(cin * 9)
+    let shape = "\(batch)x\(cin)x\(size)x\(size) -> \(cout)"
     for level in KernelLevel.allCases where level == .generic || CPUKernels.detected == level {
         CPUKernels.withLevel(level) {
-            report("conv2d 3x3 \(shape), f32, \(level)", flops: flops, runs: options.runs) {
-                _ = conv2d(x, weight: w, bias: bias, padding: 1)
-            }
-            if let encoded = try? f16Weight(w) {
-                let arithmetic = CPUKernels.effective(encoded.precision)
-                report("conv2d 3x3 \(shape), f16 weights (\(arithmetic)), \(level)", flops: flops, runs: options.runs) {
-                    _ = conv2d(x, weight: encoded, bias: bias, padding: 1)
+            for (type, make) in [("f32", f32Weight), ("f16", f16Weight)] {
+                guard let weight = try? make(w) else { continue }
+                let arithmetic = CPUKernels.effective(weight.precision)
+                for winograd in level == .avx512 ? [true, false] : [false] {
+                    let path = winograd ? "winograd" : "direct"
+                    report("conv 3x3 \(shape), \(type) (\(arithmetic)), \(path), \(level)", flops: flops, runs: options.runs) {
+                        Conv2dTuning.$winograd.withValue(winograd) { _ = conv2d(x, weight: weight, bias: bias, padding: 1) }
+                    }
                 }
             }
         }

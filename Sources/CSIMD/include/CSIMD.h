@@ -59,6 +59,12 @@ SD_AVX512 __m512i sd_cvtps_epi32(__m512 x) { return _mm512_cvtps_epi32(x); }
 SD_AVX512 __m512 sd_cvtepi32_ps(__m512i x) { return _mm512_cvtepi32_ps(x); }
 // The low byte of each of 16 int32 (vpmovdb).
 SD_AVX512 __m128i sd_cvtepi32_epi8(__m512i x) { return _mm512_cvtepi32_epi8(x); }
+// The floats at base[idx[i]] in the lanes set in mask, 0 in the others (vgatherdps).
+SD_AVX512 __m512 sd_mask_gather_ps(uint16_t mask, __m512i idx, const float *base) { return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask, idx, base, 4); }
+// base[idx[i]] = v[i] for the lanes set in mask (vscatterdps).
+SD_AVX512 void sd_mask_scatter_ps(float *base, uint16_t mask, __m512i idx, __m512 v) { _mm512_mask_i32scatter_ps(base, mask, idx, v, 4); }
+// The lanes of the 32 floats a then b that idx picks (vpermt2ps).
+SD_AVX512 __m512 sd_permutex2var_ps(__m512 a, __m512i idx, __m512 b) { return _mm512_permutex2var_ps(a, idx, b); }
 
 #endif  // __x86_64__
 #endif  // CSIMD_H

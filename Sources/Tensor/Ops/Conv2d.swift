@@ -62,6 +62,16 @@ public func conv2d(
     x.withUnsafeBufferPointer { px in
         y.withUnsafeMutableBufferPointer { py in
             guard let out = py.baseAddress, let input = px.baseAddress else { return }
+            #if arch(x86_64)
+            if CPUKernels.active == .avx512, WinogradConvolution.accepts(geometry, cout: cout, batch: batch, weight: weight) {
+                // Adds the bias itself, in its output transform.
+                withOptionalPointer(bias) { pb in
+                    WinogradConvolution.convolve(
+                        input: input, batch: batch, geometry: geometry, cout: cout, weight: weight, bias: pb, output: out)
+                }
+                return
+            }
+            #endif
             fillWithBias(out, bias: bias, batch: batch, channels: cout, pixels: pixels)
             let beta: Float = bias == nil ? 0 : 1
             if k == 0 {
@@ -120,9 +130,22 @@ public func conv2d(
 
 /// Tuning constants of `conv2d`.
 public enum Conv2dTuning {
+    /// Whether 3x3 convolutions with f16, bf16 or quantized weights may also take the Winograd
+    /// path (f32 GEMMs on transformed filters) instead of the direct bf16 GEMM.
+    public static let winogradForEncodedWeights = true
+    /// Whether 3x3 convolutions may take the Winograd path at all (on by default); off, every
+    /// convolution rounds as the direct GEMM does (for comparisons), in the current task only.
+    @TaskLocal public static var winograd = true
+
     /// Floats of im2col scratch per band (8 MB): several output rows of a 3x3 conv at SD sizes,
     /// which keeps sgemm's n dimension in the hundreds where OpenBLAS runs near peak.
     public static let im2colFloats = 1 << 21
+}
+
+/// Runs `body` with the tensor's elements, or nil.
+private func withOptionalPointer(_ tensor: Tensor?, _ body: (UnsafePointer<Float>?) -> Void) {
+    guard let tensor else { return body(nil) }
+    tensor.withUnsafeBufferPointer { body($0.baseAddress) }
 }
 
 private func fillWithBias(_ out: UnsafeMutablePointer<Float>, bias: Tensor?, batch: Int, channels: Int, pixels: Int) {

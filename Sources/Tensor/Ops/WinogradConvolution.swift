@@ -1,0 +1,225 @@
+#if arch(x86_64)
+import TensorKernels
+
+/// 3x3 convolutions with stride 1 and padding 1 by Winograd F(4x4, 3x3) (see `AVX512Winograd`):
+/// a quarter of the direct GEMM's multiplies, paid for by transforming the input, the filters
+/// and the output, so it is used where the GEMMs dominate (enough tiles and channels).
+///
+/// The transformed filters U are 4x the f32 weight (36 values per 3x3 filter), so they are made
+/// per call, a block of output channels at a time within `maxFilterBytes`, instead of being
+/// kept (which would quadruple the memory of a model's convolutions). For each block, workers
+/// take blocks of 64 tiles: transform the input 128 channels at a time into the GEMM's packed B
+/// layout, run the 36 GEMMs into their M, and transform M into the output. With several blocks
+/// of output channels the input is transformed once per block, which costs little against the
+/// GEMMs.
+///
+/// The GEMMs run in f32 whatever the weight type: transformed operands rounded to bf16 would
+/// carry the rounding through transforms with coefficients up to 8 (bf16 weights are widened
+/// exactly; f16 and quantized ones use the bf16 values the direct path packs).
+enum WinogradConvolution {
+    /// Bytes of transformed filters made at once (one block of output channels).
+    static let maxFilterBytes = 24 << 20
+    /// The input transformed once for all blocks of output channels, up to this size.
+    static let maxSharedInputBytes = 16 << 20
+    /// At most this many output channels per block, which bounds each worker's M (36·rows·64 floats).
+    static let maxBlockRows = 516
+    /// Fewer tiles than this and the transforms (the filters' above all, made per call) and the
+    /// GEMMs' half-empty 64-tile panels cost what the multiplies save. Measured on Zen 4
+    /// (TensorBenchmark): with f32 weights 2x faster than the direct GEMM from 64 tiles, even at
+    /// 32; against the bf16 direct GEMM, slower at 64 tiles, 1.3-1.5x faster from 128.
+    static let minimumTiles = 64
+    static let minimumTilesForEncodedWeights = 128
+    /// Fewer channels than this and the transforms dominate.
+    static let minimumChannels = 32
+
+    /// Whether `conv2d` should use this path for a convolution of this shape.
+    static func accepts(_ g: ConvGeometry, cout: Int, batch: Int, weight: WeightMatrix) -> Bool {
+        guard g.kh == 3, g.kw == 3, g.strideY == 1, g.strideX == 1, g.padTop == 1, g.padLeft == 1,
+            g.ho == g.h, g.wo == g.w, g.cin >= minimumChannels, cout >= minimumChannels
+        else { return false }
+        guard Conv2dTuning.winograd, weight.precision == .float32 || Conv2dTuning.winogradForEncodedWeights else {
+            return false
+        }
+        let tiles = batch * ((g.h + 3) / 4) * ((g.w + 3) / 4)
+        // Gathers and scatters index the batch with 32-bit offsets.
+        let limit = Int(Int32.max) - 8 * g.w
+        let enough = weight.precision == .float32 ? minimumTiles : minimumTilesForEncodedWeights
+        return tiles >= enough && batch * g.cin * g.h * g.w < limit && batch * cout * g.h * g.w < limit
+    }
+
+    /// out [batch, cout, h, w] = conv(input [batch, cin, h, w], weight) + bias, overwriting out.
+    /// `filterBudget` bounds the transformed filters made at once (tests lower it).
+    static func convolve(
+        input: UnsafePointer<Float>, batch: Int, geometry g: ConvGeometry, cout: Int, weight: WeightMatrix,
+        bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>, filterBudget: Int = maxFilterBytes
+    ) {
+        let mr = PackedOperand.rowSliver, blockTiles = AVX512Winograd.blockTiles, chunk = AVX512Winograd.channelChunk
+        let positions = AVX512Winograd.positions
+        let cin = g.cin, plane = g.h * g.w
+        let tiles = batch * ((g.h + 3) / 4) * ((g.w + 3) / 4)
+        let tileBlocks = (tiles + blockTiles - 1) / blockTiles
+        let chunks = (cin + chunk - 1) / chunk
+
+        // Output-channel blocks of whole slivers, as even as the filter budget allows.
+        let rowsWithinBudget = max(mr, min(maxBlockRows, filterBudget / (positions * cin * 4)) / mr * mr)
+        let coutBlocks = (cout + rowsWithinBudget - 1) / rowsWithinBudget
+        let blockRows = ((cout + coutBlocks - 1) / coutBlocks + mr - 1) / mr * mr
+        let filterBytes = positions * AVX512Winograd.positionBytes(rows: blockRows, cin: cin)
+
+        // Workers split tile blocks, and also the block's rows when tile blocks are too few.
+        let threads = Parallel.threadCount
+        let slivers = (blockRows + mr - 1) / mr
+        let rowParts = tileBlocks >= 2 * threads ? 1 : min(slivers, (2 * threads + tileBlocks - 1) / tileBlocks)
+        let partRows = (slivers + rowParts - 1) / rowParts * mr
+        // V of one block and chunk: 36 panels.
+        let panelsFloats = positions * AVX512Winograd.panelFloats
+        // The input is transformed once for everything when it would otherwise be transformed
+        // again per block of output channels or per part of the rows, and V is small enough.
+        let sharedInputFloats = tileBlocks * chunks * panelsFloats
+        let sharesInput = (coutBlocks > 1 || rowParts > 1) && sharedInputFloats * 4 <= maxSharedInputBytes
+
+        let workspace = Workspace(
+            panels: sharesInput ? 0 : panelsFloats, m: positions * partRows * blockTiles,
+            gemm: AVX512Gemm.scratchBytes(precision: .float32, m: partRows, n: blockTiles, k: chunk) / 4,
+            staging: AVX512Winograd.TileBlock.stagingFloats(w: g.w))
+
+        let p: AVX512Gemm.Precision = weight.precision == .bfloat16 ? .bfloat16 : .float32
+        let packedWeight = weight.packedBuffer(p, width: mr)
+        defer { withExtendedLifetime(packedWeight) {} }
+        let u = LargeBlockHeap.shared.allocate(filterBytes)
+        defer { LargeBlockHeap.shared.free(u, bytes: filterBytes) }
+        let sharedBytes = sharesInput ? sharedInputFloats * 4 : 0
+        let shared = sharesInput ? LargeBlockHeap.shared.allocate(sharedBytes).assumingMemoryBound(to: Float.self) : nil
+        defer { if let shared { LargeBlockHeap.shared.free(shared, bytes: sharedBytes) } }
+
+        func tileBlock(_ index: Int, _ groups: UnsafeMutableBufferPointer<AVX512Winograd.TileGroup>)
+            -> AVX512Winograd.TileBlock
+        {
+            let t0 = index * blockTiles, n = min(blockTiles, tiles - t0)
+            let groupCount = (n + 15) / 16
+            for i in 0..<groupCount {
+                groups[i] = AVX512Winograd.TileGroup(
+                    first: t0 + 16 * i, count: min(16, n - 16 * i), h: g.h, w: g.w, inputImage: cin * plane,
+                    outputImage: cout * plane)
+            }
+            return AVX512Winograd.TileBlock(
+                first: t0, count: n, h: g.h, w: g.w, inputImage: cin * plane,
+                groups: UnsafeBufferPointer(rebasing: groups[0..<groupCount]))
+        }
+        func transformInput(
+            _ block: AVX512Winograd.TileBlock, chunk index: Int, into v: UnsafeMutablePointer<Float>,
+            _ scratch: Workspace.Pointers
+        ) {
+            let c0 = index * chunk
+            AVX512Winograd.transformInput(
+                input: input, block: block, channels: c0..<min(cin, c0 + chunk), into: v, scratch: scratch.transform,
+                staging: scratch.staging)
+        }
+
+        if let shared {
+            Parallel.forEach(tileBlocks * chunks) { units in
+                workspace.with { scratch in
+                    for unit in units {
+                        let (index, chunkIndex) = unit.quotientAndRemainder(dividingBy: chunks)
+                        let block = tileBlock(index, scratch.groups)
+                        transformInput(block, chunk: chunkIndex, into: shared + unit * panelsFloats, scratch)
+                    }
+                }
+            }
+        }
+
+        weight.withFilters(packed: packedWeight?.operand) { source in
+            for r0 in stride(from: 0, to: cout, by: blockRows) {
+                let rows = min(blockRows, cout - r0)
+                let rowSlivers = (rows + mr - 1) / mr
+                Parallel.forEach(rowSlivers) { range in
+                    AVX512Winograd.transformWeights(
+                        source, cout: cout, cin: cin, firstRow: r0, blockRows: blockRows, slivers: range, into: u)
+                }
+                // Each unit: one tile block × one part of the block's rows.
+                let parts = min(rowParts, rowSlivers)
+                Parallel.forEach(tileBlocks * parts) { units in
+                    workspace.with { scratch in
+                        for unit in units {
+                            let (index, part) = unit.quotientAndRemainder(dividingBy: parts)
+                            let s0 = rowSlivers * part / parts, s1 = rowSlivers * (part + 1) / parts
+                            let m0 = s0 * mr, m1 = min(rows, s1 * mr)
+                            guard m0 < m1 else { continue }
+                            let block = tileBlock(index, scratch.groups)
+                            for chunkIndex in 0..<chunks {
+                                let c0 = chunkIndex * chunk, kb = min(chunk, cin - c0)
+                                let v: UnsafeMutablePointer<Float>
+                                if let shared {
+                                    v = shared + (index * chunks + chunkIndex) * panelsFloats
+                                } else {
+                                    v = scratch.panels
+                                    transformInput(block, chunk: chunkIndex, into: v, scratch)
+                                }
+                                for position in 0..<positions {
+                                    let a = AVX512Winograd.weightOperand(
+                                        u, position: position, rows: blockRows, cin: cin
+                                    ).advanced(bySlivers: s0).advanced(byK: c0)
+                                    let b = PackedOperand(
+                                        base: v + position * AVX512Winograd.panelFloats, precision: .float32,
+                                        outer: blockTiles, k: kb, width: blockTiles)
+                                    AVX512Gemm.multiply(
+                                        precision: .float32, m: m1 - m0, n: block.count, k: kb, alpha: 1,
+                                        a: .packed(a), b: .packed(b), beta: c0 == 0 ? 0 : 1,
+                                        c: scratch.m + position * partRows * blockTiles, ldc: blockTiles,
+                                        scratch: UnsafeMutableRawPointer(scratch.gemm))
+                                }
+                            }
+                            AVX512Winograd.transformOutput(
+                                m: scratch.m, positionStride: partRows * blockTiles, rows: 0..<(m1 - m0),
+                                firstChannel: r0 + m0, groups: block.groups, bias: bias, plane: plane, w: g.w,
+                                into: output, scratch: scratch.transform)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// One worker's scratch, carved from one pooled buffer.
+    private struct Workspace {
+        let panels, m, gemm, staging: Int
+
+        struct Pointers {
+            let panels, m, gemm, transform, staging: UnsafeMutablePointer<Float>
+            let groups: UnsafeMutableBufferPointer<AVX512Winograd.TileGroup>
+        }
+
+        func with(_ body: (Pointers) -> Void) {
+            // Each part rounded to 16 floats keeps the next 64-byte aligned.
+            func up(_ n: Int) -> Int { (n + 15) / 16 * 16 }
+            let transform = AVX512Winograd.transformScratchFloats
+            let total = up(panels) + up(m) + up(gemm) + up(transform) + up(staging)
+            ScratchBuffers.withBuffer(count: total) { base in
+                let groupCount = AVX512Winograd.blockTiles / 16
+                withUnsafeTemporaryAllocation(of: AVX512Winograd.TileGroup.self, capacity: groupCount) { groups in
+                    let m = base + up(panels), gemm = m + up(self.m), transformAt = gemm + up(self.gemm)
+                    let staging = transformAt + up(transform)
+                    body(
+                        Pointers(
+                            panels: base, m: m, gemm: gemm, transform: transformAt, staging: staging, groups: groups))
+                }
+            }
+        }
+    }
+}
+
+extension WeightMatrix {
+    /// Runs `body` with the filters as `AVX512Winograd` reads them: the packed operand of a stored
+    /// weight, or a dense weight's f32 rows.
+    fileprivate func withFilters(packed: PackedOperand?, _ body: (AVX512Winograd.WeightSource) -> Void) {
+        if let packed { return body(.packed(packed)) }
+        guard case .dense(let tensor) = storage else {
+            preconditionFailure("WinogradConvolution: stored weight not packed")
+        }
+        tensor.withUnsafeBufferPointer { pw in
+            guard let w = pw.baseAddress else { return }
+            body(.dense(w))
+        }
+    }
+}
+#endif
