@@ -37,6 +37,9 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Arithmetic of f16/bf16/quantized weights: bfloat16 (default on AVX-512 BF16) or float32.")
     var precision: ComputePrecision = .bfloat16
 
+    @Flag(help: "3x3 convolutions through the direct GEMM only, not Winograd F(4x4, 3x3) (to compare).")
+    var directConvolutions = false
+
     @Flag(help: "Whole image as `sd generate` runs it: packed weights freed before the VAE decode.")
     var freeWeightsBeforeDecoding = false
 
@@ -73,7 +76,8 @@ struct RunCommand: ParsableCommand {
             "PipelineBenchmark: \(checkpoint), \(size)x\(size), \(runs) run(s) after \(warmup) warm-up, "
                 + "\(threads) thread(s) on \(ProcessInfo.processInfo.activeProcessorCount) cores, "
                 + "\(ProcessInfo.processInfo.physicalMemory / 1_073_741_824) GiB, kernels \(CPUKernels.active), "
-                + "encoded weights in \(CPUKernels.effective(precision))")
+                + "encoded weights in \(CPUKernels.effective(precision))"
+                + (directConvolutions ? ", direct convolutions only" : ""))
         var pipeline: StableDiffusionPipeline?
         let loadSeconds = try Timing.seconds { pipeline = try StableDiffusionPipeline(model: checkpoint) }
         guard let pipeline else { return }
@@ -88,7 +92,7 @@ struct RunCommand: ParsableCommand {
         var results: [ItemResult] = []
         for item in what.items {
             print("\(item.label(steps: steps)):")
-            let result = try runner.run(item)
+            let result = try Conv2dTuning.$winograd.withValue(!directConvolutions) { try runner.run(item) }
             print("  output: \(result.check)")
             results.append(result)
         }
