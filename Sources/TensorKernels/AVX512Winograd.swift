@@ -9,8 +9,10 @@ import CSIMD
 /// 36 element-wise products become 36 GEMMs M_ξ[Cout, tiles] = U_ξ[Cout, Cin] · V_ξ[Cin, tiles]
 /// (ξ = 6·row + column of the transformed tile), which `AVX512Gemm` runs on operands written here
 /// straight into its packed layouts: U_ξ as A slivers, V_ξ as one B panel, so nothing is packed
-/// twice. Tiles are processed 16 at a time, one per SIMD lane, gathered from and scattered to
-/// the image with masks for the zero padding and the image edge.
+/// twice. Tiles are processed 16 at a time, one per SIMD lane: read from zero-padded copies of
+/// the image rows, de-interleaved with `vpermt2ps` (images whose tile rows are whole 4-tile runs,
+/// every SD size) or gathered with masks (other widths), and scattered to the output with masks
+/// for its edge.
 ///
 /// Every function is single-threaded and requires AVX-512 F; `WinogradConvolution` in Tensor
 /// drives them.

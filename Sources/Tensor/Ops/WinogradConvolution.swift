@@ -9,9 +9,10 @@ import TensorKernels
 /// per call, a block of output channels at a time within `maxFilterBytes`, instead of being
 /// kept (which would quadruple the memory of a model's convolutions). For each block, workers
 /// take blocks of 64 tiles: transform the input 128 channels at a time into the GEMM's packed B
-/// layout, run the 36 GEMMs into their M, and transform M into the output. With several blocks
-/// of output channels the input is transformed once per block, which costs little against the
-/// GEMMs.
+/// layout, run the 36 GEMMs into their M, and transform M into the output. When the input would
+/// be transformed more than once (several blocks of output channels, or a block's channels split
+/// between workers) it is transformed once into a shared buffer if that fits
+/// `maxSharedInputBytes`, else again per block, which costs little against the GEMMs.
 ///
 /// The GEMMs run in f32 whatever the weight type: transformed operands rounded to bf16 would
 /// carry the rounding through transforms with coefficients up to 8 (bf16 weights are widened
@@ -25,8 +26,8 @@ enum WinogradConvolution {
     static let maxBlockRows = 516
     /// Fewer tiles than this and the transforms (the filters' above all, made per call) and the
     /// GEMMs' half-empty 64-tile panels cost what the multiplies save. Measured on Zen 4
-    /// (TensorBenchmark): with f32 weights 2x faster than the direct GEMM from 64 tiles, even at
-    /// 32; against the bf16 direct GEMM, slower at 64 tiles, 1.3-1.5x faster from 128.
+    /// (TensorBenchmark): with f32 weights 2.2x the direct GEMM at 64 tiles, no faster at 32;
+    /// against the bf16 direct GEMM, no faster at 64 tiles, 1.3-1.8x from 128.
     static let minimumTiles = 64
     static let minimumTilesForEncodedWeights = 128
     /// Fewer channels than this and the transforms dominate.
