@@ -130,9 +130,6 @@ public func conv2d(
 
 /// Tuning constants of `conv2d`.
 public enum Conv2dTuning {
-    /// Whether 3x3 convolutions with f16, bf16 or quantized weights may also take the Winograd
-    /// path (f32 GEMMs on transformed filters) instead of the direct bf16 GEMM.
-    public static let winogradForEncodedWeights = true
     /// Whether 3x3 convolutions may take the Winograd path at all (on by default); off, every
     /// convolution rounds as the direct GEMM does (for comparisons), in the current task only.
     @TaskLocal public static var winograd = true

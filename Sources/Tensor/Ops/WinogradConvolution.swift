@@ -38,9 +38,7 @@ enum WinogradConvolution {
         guard g.kh == 3, g.kw == 3, g.strideY == 1, g.strideX == 1, g.padTop == 1, g.padLeft == 1,
             g.ho == g.h, g.wo == g.w, g.cin >= minimumChannels, cout >= minimumChannels
         else { return false }
-        guard Conv2dTuning.winograd, weight.precision == .float32 || Conv2dTuning.winogradForEncodedWeights else {
-            return false
-        }
+        guard Conv2dTuning.winograd else { return false }
         let tiles = batch * ((g.h + 3) / 4) * ((g.w + 3) / 4)
         // Gathers and scatters index the batch with 32-bit offsets.
         let limit = Int(Int32.max) - 8 * g.w
