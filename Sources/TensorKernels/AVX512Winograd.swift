@@ -98,6 +98,8 @@ package enum AVX512Winograd {
                 for k in 0..<columns { taps[k][r] = row[k] }
             }
         case .packed(let operand):
+            // Blocks of output channels are whole slivers, so the rows are one sliver of the operand.
+            assert(row0 % AVX512Gemm.mr == 0, "readSliver: rows from \(row0) straddle two slivers")
             let kc = AVX512Gemm.kc(operand.precision)
             for p0 in stride(from: 0, to: columns, by: kc) {
                 let base = operand.sliver(row0 / AVX512Gemm.mr, kBlock: p0)

@@ -64,20 +64,6 @@ package struct PackedOperand {
         return base + blockStart + (firstSliver + index) * AVX512Gemm.kBytes(precision, kb) * width
     }
 
-    /// Element (`outer`, `kIndex`) of op(M): row of A or column of B, bf16 values widened.
-    package func element(_ outer: Int, _ kIndex: Int) -> Float {
-        let kc = AVX512Gemm.kc(precision), kk = kIndex % kc
-        let start = sliver(outer / width, kBlock: kIndex - kk)
-        switch precision {
-        case .float32:
-            return start.load(fromByteOffset: (kk * width + outer % width) * 4, as: Float.self)
-        case .bfloat16:
-            // Pairs of k in 32-bit words, the even k in the low half.
-            let bits = start.load(fromByteOffset: ((kk / 2) * width + outer % width) * 4 + (kk % 2) * 2, as: UInt16.self)
-            return Float(bitPattern: UInt32(bits) << 16)
-        }
-    }
-
     /// Packs the weight rows `firstRow..<firstRow+count` (row-major f32, `k` per row) into the
     /// operand at `destination`. A weight row is a row of A (width 6) or a column of B (width 64,
     /// B = Wᵀ). `firstRow` must start a sliver; `count` must end one unless it reaches `outer`.
