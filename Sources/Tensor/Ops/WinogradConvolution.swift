@@ -91,19 +91,25 @@ enum WinogradConvolution {
         let shared = sharesInput ? LargeBlockHeap.shared.allocate(sharedBytes).assumingMemoryBound(to: Float.self) : nil
         defer { if let shared { LargeBlockHeap.shared.free(shared, bytes: sharedBytes) } }
 
-        func tileBlock(_ index: Int, _ groups: UnsafeMutableBufferPointer<AVX512Winograd.TileGroup>)
+        // Tile block `index`, its groups in the worker's scratch: built once for the worker's
+        // consecutive units of the same block (units run block-major).
+        func tileBlock(_ index: Int, _ scratch: Workspace.Pointers, _ last: inout AVX512Winograd.TileBlock?)
             -> AVX512Winograd.TileBlock
         {
             let t0 = index * blockTiles, n = min(blockTiles, tiles - t0)
+            if let last, last.first == t0 { return last }
+            let groups = scratch.groups
             let groupCount = (n + 15) / 16
             for i in 0..<groupCount {
                 groups[i] = AVX512Winograd.TileGroup(
                     first: t0 + 16 * i, count: min(16, n - 16 * i), h: g.h, w: g.w, inputImage: cin * plane,
                     outputImage: cout * plane)
             }
-            return AVX512Winograd.TileBlock(
+            let block = AVX512Winograd.TileBlock(
                 first: t0, count: n, h: g.h, w: g.w, inputImage: cin * plane,
                 groups: UnsafeBufferPointer(rebasing: groups[0..<groupCount]))
+            last = block
+            return block
         }
         func transformInput(
             _ block: AVX512Winograd.TileBlock, chunk index: Int, into v: UnsafeMutablePointer<Float>,
@@ -118,9 +124,10 @@ enum WinogradConvolution {
         if let shared {
             Parallel.forEach(tileBlocks * chunks) { units in
                 workspace.with { scratch in
+                    var last: AVX512Winograd.TileBlock?
                     for unit in units {
                         let (index, chunkIndex) = unit.quotientAndRemainder(dividingBy: chunks)
-                        let block = tileBlock(index, scratch.groups)
+                        let block = tileBlock(index, scratch, &last)
                         transformInput(block, chunk: chunkIndex, into: shared + unit * panelsFloats, scratch)
                     }
                 }
@@ -139,12 +146,13 @@ enum WinogradConvolution {
                 let parts = min(rowParts, rowSlivers)
                 Parallel.forEach(tileBlocks * parts) { units in
                     workspace.with { scratch in
+                        var last: AVX512Winograd.TileBlock?
                         for unit in units {
                             let (index, part) = unit.quotientAndRemainder(dividingBy: parts)
                             let s0 = rowSlivers * part / parts, s1 = rowSlivers * (part + 1) / parts
                             let m0 = s0 * mr, m1 = min(rows, s1 * mr)
                             guard m0 < m1 else { continue }
-                            let block = tileBlock(index, scratch.groups)
+                            let block = tileBlock(index, scratch, &last)
                             for chunkIndex in 0..<chunks {
                                 let c0 = chunkIndex * chunk, kb = min(chunk, cin - c0)
                                 let v: UnsafeMutablePointer<Float>
