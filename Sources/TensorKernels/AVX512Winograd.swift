@@ -255,19 +255,27 @@ extension AVX512Winograd {
             let image = input + channel * plane
             let row = (channel - channels.lowerBound) * blockTiles
             if block.readsLines {
-                // Rows 4·ty − 1 ..< 4·ty + 5 of each tile row, zero-padded.
+                // Rows 4·ty − 1 ..< 4·ty + 5 of each tile row, zero-padded (line index = x + 1),
+                // over the stretch the block's tiles in that row read.
                 for tileRow in tileRows {
                     let (b, ty) = tileRow.quotientAndRemainder(dividingBy: block.tilesY)
+                    let rowStart = tileRow * block.tilesX
+                    let firstTile = max(block.first, rowStart) - rowStart
+                    let endTile = min(block.first + block.count, rowStart + block.tilesX) - rowStart
+                    let span = 4 * firstTile..<min(lineFloats, 4 * endTile + 8)
+                    // Where the image row lies in that stretch.
+                    let inside = max(span.lowerBound, 1)..<min(span.upperBound, block.w + 1)
                     for r in 0..<6 {
                         let line = staging + ((tileRow - tileRows.lowerBound) * 6 + r) * lineFloats
                         let y = 4 * ty - 1 + r
-                        if y < 0 || y >= block.h {
-                            line.initialize(repeating: 0, count: lineFloats)
-                        } else {
-                            line[0] = 0
-                            (line + 1).initialize(from: image + b * block.inputImage + y * block.w, count: block.w)
-                            (line + 1 + block.w).initialize(repeating: 0, count: lineFloats - 1 - block.w)
+                        guard y >= 0 && y < block.h && !inside.isEmpty else {
+                            (line + span.lowerBound).initialize(repeating: 0, count: span.count)
+                            continue
                         }
+                        (line + span.lowerBound).initialize(repeating: 0, count: inside.lowerBound - span.lowerBound)
+                        (line + inside.lowerBound).initialize(
+                            from: image + b * block.inputImage + y * block.w + inside.lowerBound - 1, count: inside.count)
+                        (line + inside.upperBound).initialize(repeating: 0, count: span.upperBound - inside.upperBound)
                     }
                 }
             }
