@@ -46,8 +46,9 @@ struct WinogradConvolutionTests {
         let actual = withThreads(c.threads) { winograd(x, WeightMatrix(w), bias: bias, filterBudget: c.filterBudget) }
         let error = nmse(actual, expected)
         report("winograd \(c.testDescription) NMSE", error)
-        // F(4x4, 3x3) in f32 loses a few bits to its transforms (coefficients up to 8).
-        #expect(error <= 1e-9, "\(c.testDescription): \(describeDifference(actual, expected))")
+        // F(4x4, 3x3) in f32 loses a few bits to its transforms (coefficients up to 8): about
+        // 2e-12 measured on these cases.
+        #expect(error <= 1e-10, "\(c.testDescription): \(describeDifference(actual, expected))")
     }
 
     /// Stored weights read back from the direct path's packed operand: f32 exactly, f16 through
@@ -60,10 +61,12 @@ struct WinogradConvolutionTests {
         let expected = referenceConv2d(
             x, decoded, bias: bias, strideY: 1, strideX: 1, top: 1, bottom: 1, left: 1, right: 1)
         let actual = winograd(x, try WeightMatrix(stored), bias: bias)
-        // bf16 filters: about 2^-9 relative per weight.
-        let tolerance = dtype == .f32 ? 1e-9 : 3e-5
-        #expect(nmse(actual, expected) <= tolerance, "\(dtype): \(describeDifference(actual, expected))")
-        if dtype == .f16 { #expect(nmse(actual, expected) > 1e-9, "the bf16 rounding should show") }
+        let error = nmse(actual, expected)
+        report("winograd stored \(dtype) NMSE", error)
+        // bf16 filters (about 2^-9 relative per weight) with f32 activations and sums.
+        let tolerance = dtype == .f32 ? 1e-10 : 1e-5
+        #expect(error <= tolerance, "\(dtype): \(describeDifference(actual, expected))")
+        if dtype == .f16 { #expect(error > 1e-9, "the bf16 rounding should show") }
     }
 
     /// `conv2d` takes this path for SD-sized 3x3 convolutions and not for the others.
@@ -92,8 +95,15 @@ struct WinogradConvolutionTests {
         let w = pseudoRandomTensor([32, 32, 3, 3], seed: 68, scale: 0.2)
         let bias = pseudoRandomTensor([32], seed: 69)
         let expected = referenceConv2d(x, w, bias: bias, strideY: 1, strideX: 1, top: 1, bottom: 1, left: 1, right: 1)
+        let geometry = ConvGeometry(
+            cin: 32, h: 32, w: 32, kh: 3, kw: 3, strideY: 1, strideX: 1, padTop: 1, padLeft: 1, ho: 32, wo: 32)
+        #expect(WinogradConvolution.accepts(geometry, cout: 32, batch: 1, weight: WeightMatrix(w)))
         let actual = conv2d(x, weight: w, bias: bias, padding: 1)
-        #expect(nmse(actual, expected) <= 1e-9, "\(describeDifference(actual, expected))")
+        let error = nmse(actual, expected)
+        #expect(error <= 1e-10, "\(describeDifference(actual, expected))")
+        // The direct GEMM rounds differently: the two paths agree closely but not bit for bit.
+        let direct = Conv2dTuning.$winograd.withValue(false) { conv2d(x, weight: w, bias: bias, padding: 1) }
+        #expect(nmse(direct, expected) <= 1e-10 && direct.scalars != actual.scalars)
     }
 
     private func winograd(
