@@ -116,8 +116,7 @@ struct WinogradConvolutionTests {
         var y = Tensor.zeros([batch, cout, h, w])
         x.withUnsafeBufferPointer { px in
             y.withUnsafeMutableBufferPointer { py in
-                let biasValues = bias?.scalars
-                biasValues.withOptionalPointer { pb in
+                withOptionalPointer(bias) { pb in
                     WinogradConvolution.convolve(
                         input: px.baseAddress!, batch: batch, geometry: geometry, cout: cout, weight: weight, bias: pb,
                         output: py.baseAddress!, filterBudget: filterBudget)
@@ -128,10 +127,4 @@ struct WinogradConvolutionTests {
     }
 }
 
-extension Optional where Wrapped == [Float] {
-    fileprivate func withOptionalPointer(_ body: (UnsafePointer<Float>?) -> Void) {
-        guard let self else { return body(nil) }
-        self.withUnsafeBufferPointer { body($0.baseAddress) }
-    }
-}
 #endif

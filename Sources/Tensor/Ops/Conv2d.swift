@@ -139,8 +139,8 @@ public enum Conv2dTuning {
     public static let im2colFloats = 1 << 21
 }
 
-/// Runs `body` with the tensor's elements, or nil.
-private func withOptionalPointer(_ tensor: Tensor?, _ body: (UnsafePointer<Float>?) -> Void) {
+/// Runs `body` with the tensor's elements, or nil (an optional bias).
+func withOptionalPointer(_ tensor: Tensor?, _ body: (UnsafePointer<Float>?) -> Void) {
     guard let tensor else { return body(nil) }
     tensor.withUnsafeBufferPointer { body($0.baseAddress) }
 }
