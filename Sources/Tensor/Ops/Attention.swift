@@ -127,7 +127,7 @@ enum FlashAttention {
         _ vs: Strides, out: UnsafeMutablePointer<Float>, _ os: Strides, batch: Int, heads: Int, lq: Int, lk: Int,
         d: Int, dv: Int, scale: Float, precision: ComputePrecision
     ) {
-        let p: AVX512Gemm.Precision = precision == .bfloat16 ? .bfloat16 : .float32
+        let p = AVX512Gemm.Precision(precision)
         let pairs = batch * heads
         let work = pairs.multipliedReportingOverflow(by: lq * lk * (d + dv))
         let threads = (work.overflow || work.partialValue >= Gemm.parallelThreshold) ? Parallel.threadCount : 1

@@ -24,7 +24,7 @@ enum Gemm {
         guard m > 0, n > 0 else { return }
         #if arch(x86_64)
         if CPUKernels.active == .avx512 {
-            let p: AVX512Gemm.Precision = precision == .bfloat16 ? .bfloat16 : .float32
+            let p = AVX512Gemm.Precision(precision)
             let bytes = AVX512Gemm.scratchBytes(precision: p, m: m, n: n, k: k)
             ScratchBuffers.withBuffer(count: (bytes + 3) / 4) { scratch in
                 AVX512Gemm.multiply(

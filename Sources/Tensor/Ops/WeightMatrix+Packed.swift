@@ -2,6 +2,12 @@
 import Foundation
 import TensorKernels
 
+extension AVX512Gemm.Precision {
+    /// The kernels' arithmetic for a requested precision (callers are at the AVX-512 level, where
+    /// bf16 is available).
+    init(_ precision: ComputePrecision) { self = precision == .bfloat16 ? .bfloat16 : .float32 }
+}
+
 /// Where the activation operand of a weight product comes from.
 enum ActivationSource {
     /// A strided f32 matrix: [columns, count] for W·act (conv), [count, columns] for act·Wᵀ (linear).
@@ -148,7 +154,7 @@ extension WeightMatrix {
                 outputStride: outputStride, beta: beta)
             return
         }
-        let p: AVX512Gemm.Precision = precision == .bfloat16 ? .bfloat16 : .float32
+        let p = AVX512Gemm.Precision(precision)
         let weightIsA = layout == .weightTimesActivationColumns
         let width = weightIsA ? PackedOperand.rowSliver : PackedOperand.columnSliver
         let packedWeight = packedBuffer(p, width: width)

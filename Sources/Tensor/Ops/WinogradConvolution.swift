@@ -82,7 +82,7 @@ enum WinogradConvolution {
             gemm: AVX512Gemm.scratchBytes(precision: .float32, m: partRows, n: blockTiles, k: chunk) / 4,
             staging: AVX512Winograd.TileBlock.stagingFloats(w: g.w))
 
-        let p: AVX512Gemm.Precision = weight.precision == .bfloat16 ? .bfloat16 : .float32
+        let p = AVX512Gemm.Precision(weight.precision)
         let packedWeight = weight.packedBuffer(p, width: mr)
         defer { withExtendedLifetime(packedWeight) {} }
         let u = LargeBlockHeap.shared.allocate(filterBytes)
