@@ -147,6 +147,29 @@ for (batch, cin, cout, size) in [
     }
 }
 
+// Linear layers of the SD 1.5 UNet's transformer blocks (batch 2 = CFG) at 256x256 and 512x512
+// pictures: tokens x in -> out (the GEGLU projection, its output layer, a q/k/v projection),
+// weights stored as f32 and f16 (packed on first use, as B = Wᵀ).
+for (tokens, inFeatures, outFeatures) in [
+    (2048, 320, 2560), (2048, 1280, 320), (512, 640, 5120), (512, 2560, 640), (128, 1280, 10240), (8192, 320, 320),
+] {
+    let x = randomTensor([tokens, inFeatures])
+    let w = randomTensor([outFeatures, inFeatures], scale: 0.05)
+    let flops = 2.0 * Double(tokens * inFeatures * outFeatures)
+    let shape = "\(tokens)x\(inFeatures) -> \(outFeatures)"
+    for level in KernelLevel.allCases where level == .generic || CPUKernels.detected == level {
+        CPUKernels.withLevel(level) {
+            for (type, make) in [("f32", f32Weight), ("f16", f16Weight)] {
+                guard let weight = try? make(w) else { continue }
+                let arithmetic = CPUKernels.effective(weight.precision)
+                report("linear \(shape), \(type) (\(arithmetic)), \(level)", flops: flops, runs: options.runs) {
+                    _ = linear(x, weight: weight)
+                }
+            }
+        }
+    }
+}
+
 // Attention at the UNet's first level: 4096 tokens, 8 heads of 40, batch 2.
 do {
     let (batch, tokens, heads, d) = (2, 4096, 8, 40)

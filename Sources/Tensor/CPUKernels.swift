@@ -1,13 +1,27 @@
 import CSIMD
 import Foundation
 
-/// Which family of hand-written kernels runs on this machine.
-public enum KernelLevel: String, Sendable, CaseIterable {
+/// Which family of hand-written kernels runs on this machine, lowest first.
+public enum KernelLevel: String, Sendable, CaseIterable, Comparable {
     /// Baseline x86-64 / portable Swift SIMD, and OpenBLAS for f32 GEMMs.
     case generic
-    /// AVX-512 F/BW/VL/DQ with BF16 and VNNI (Zen 4 and later, Sapphire Rapids and later): our
-    /// packed GEMM in f32 or bf16 and vector f16 decoding.
+    /// AVX-512 F/BW/VL/DQ with FMA and F16C but no BF16 or VNNI (Intel Skylake-SP, Cascade Lake,
+    /// Ice Lake, Tiger Lake): our packed f32 GEMM, Winograd convolutions, flash attention and vector
+    /// f16 decoding. Weights of every type are packed and multiplied in f32.
+    case avx512f
+    /// AVX-512 F/BW/VL/DQ with BF16 and VNNI (Zen 4 and later, Sapphire Rapids and later): the
+    /// above plus the bf16 GEMM for f16/bf16 weights and the int8 GEMM for q8_0.
     case avx512
+
+    public static func < (lhs: KernelLevel, rhs: KernelLevel) -> Bool { lhs.rank < rhs.rank }
+
+    private var rank: Int {
+        switch self {
+        case .generic: 0
+        case .avx512f: 1
+        case .avx512: 2
+        }
+    }
 }
 
 /// The arithmetic a GEMM may use.
@@ -20,32 +34,33 @@ public enum ComputePrecision: String, Sendable, CaseIterable {
 }
 
 /// Runtime dispatch: the best kernel level the CPU and OS support, chosen once, which users may
-/// lower (never raise) with `SD_KERNELS=generic` for the process or `withLevel` for one task.
+/// lower (never raise) with `SD_KERNELS=generic|avx512f` for the process or `withLevel` for one task.
 public enum CPUKernels {
     /// The best level this CPU and OS support.
     public static let detected: KernelLevel = detect()
 
-    /// The process-wide level: `detected`, or `generic` when the environment says `SD_KERNELS=generic`.
+    /// The process-wide level: `detected`, or the lower level the environment names in `SD_KERNELS`
+    /// (an unknown name, or one above what the CPU has, leaves `detected`).
     public static let processLevel: KernelLevel = {
-        ProcessInfo.processInfo.environment["SD_KERNELS"] == KernelLevel.generic.rawValue ? .generic : detected
+        guard let name = ProcessInfo.processInfo.environment["SD_KERNELS"], let level = KernelLevel(rawValue: name) else {
+            return detected
+        }
+        return min(level, detected)
     }()
 
     /// A level chosen for the current task (and the `Parallel` workers it starts).
     @TaskLocal static var override: KernelLevel?
 
     /// The level kernels use now: the task's choice if any, never above what the CPU supports.
-    public static var active: KernelLevel {
-        let wanted = override ?? processLevel
-        return wanted == .avx512 && detected == .avx512 ? .avx512 : .generic
-    }
+    public static var active: KernelLevel { min(override ?? processLevel, detected) }
 
-    /// Runs `body` with `level` (or `generic` if the CPU lacks it) for the current task only, so
-    /// concurrent work keeps its own level (tests compare both paths in one process).
+    /// Runs `body` with `level` (or the best level below it that the CPU has) for the current task
+    /// only, so concurrent work keeps its own level (tests compare the paths in one process).
     public static func withLevel<R>(_ level: KernelLevel, _ body: () throws -> R) rethrows -> R {
         try $override.withValue(level) { try body() }
     }
 
-    /// The precision a bf16 request actually gets at the active level.
+    /// The precision a bf16 request actually gets at the active level (bf16 needs AVX-512 BF16).
     public static func effective(_ precision: ComputePrecision) -> ComputePrecision {
         precision == .bfloat16 && active == .avx512 ? .bfloat16 : .float32
     }
@@ -63,7 +78,8 @@ public enum CPUKernels {
         let avx512f = ebx7 & (1 << 16) != 0, avx512dq = ebx7 & (1 << 17) != 0
         let avx512bw = ebx7 & (1 << 30) != 0, avx512vl = ebx7 & (1 << 31) != 0
         let vnni = ecx7 & (1 << 11) != 0, bf16 = eax7s1 & (1 << 5) != 0
-        return avx512f && avx512dq && avx512bw && avx512vl && vnni && bf16 ? .avx512 : .generic
+        guard avx512f && avx512dq && avx512bw && avx512vl else { return .generic }
+        return vnni && bf16 ? .avx512 : .avx512f
         #else
         return .generic
         #endif

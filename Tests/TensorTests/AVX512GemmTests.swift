@@ -236,6 +236,18 @@ struct AVX512GemmTests {
         CPUKernels.withLevel(.avx512) { #expect(CPUKernels.active == CPUKernels.detected) }
     }
 
+    /// Levels are ordered; `avx512f` (AVX-512 without BF16) never gets bf16 arithmetic.
+    @Test func avx512fLevelIsBetweenAndHasNoBFloat16() {
+        #expect(KernelLevel.allCases.sorted() == [.generic, .avx512f, .avx512])
+        #expect(KernelLevel(rawValue: "avx512f") == .avx512f)
+        CPUKernels.withLevel(.avx512f) {
+            #expect(CPUKernels.active == min(.avx512f, CPUKernels.detected))
+            #expect(CPUKernels.effective(.bfloat16) == .float32)
+            #expect(CPUKernels.effective(.float32) == .float32)
+        }
+        #expect(CPUKernels.processLevel <= CPUKernels.detected)
+    }
+
     /// Workers started by `Parallel.forEach` see the calling task's level.
     @Test func workersInheritTheTaskLevel() {
         let seen = CPUKernels.withLevel(.generic) { () -> [KernelLevel] in

@@ -5,7 +5,11 @@ import Foundation
 /// values a decoder must produce from it (the rounded weights the reference uses).
 func encodedWeight(_ tensor: Tensor, as dtype: DType, name: String = "weight") throws -> (StoredTensor, Tensor) {
     if dtype == .q8_0 {
-        var bytes = [UInt8](repeating: 0, count: dtype.byteCount(shape: tensor.shape) ?? 0)
+        // Blocks of 32 run along the innermost dimension; another shape would write past `bytes`.
+        guard let count = dtype.byteCount(shape: tensor.shape) else {
+            preconditionFailure("encodedWeight: \(tensor.shape) has no whole q8_0 blocks along its last dimension")
+        }
+        var bytes = [UInt8](repeating: 0, count: count)
         tensor.withUnsafeBufferPointer { values in
             bytes.withUnsafeMutableBytes { QuantizedBlocks.encodeQ8_0(values.baseAddress!, count: values.count, into: $0.baseAddress!) }
         }

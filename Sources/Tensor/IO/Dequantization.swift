@@ -15,12 +15,12 @@ public enum Dequantization {
         case .f32: UnsafeMutableRawPointer(destination).copyMemory(from: source, byteCount: count * 4)
         case .f16:
             #if arch(x86_64)
-            if CPUKernels.active == .avx512 { return AVX512Convert.halfToFloat(source, count: count, into: destination) }
+            if CPUKernels.active >= .avx512f { return AVX512Convert.halfToFloat(source, count: count, into: destination) }
             #endif
             convert(source, as: UInt16.self, count: count, into: destination) { halfToFloat($0) }
         case .bf16:
             #if arch(x86_64)
-            if CPUKernels.active == .avx512 { return AVX512Convert.bfloatToFloat(source, count: count, into: destination) }
+            if CPUKernels.active >= .avx512f { return AVX512Convert.bfloatToFloat(source, count: count, into: destination) }
             #endif
             convert(source, as: UInt16.self, count: count, into: destination) { Float(bitPattern: UInt32($0) << 16) }
         case .f64: convert(source, as: Double.self, count: count, into: destination) { Float($0) }

@@ -42,7 +42,7 @@ extension Tensor {
         return producing(outShape) { x, out in
             Parallel.forEach(rows, minChunk: Swift.max(1, transcendentalMinChunk / Swift.max(1, width))) { range in
                 #if arch(x86_64)
-                if level == .avx512 { return AVX512Activations.geglu(x, out, rows: range, width: width) }
+                if level >= .avx512f { return AVX512Activations.geglu(x, out, rows: range, width: width) }
                 #endif
                 SIMDMath.gegluRows(x, out, rows: range, width: width)
             }

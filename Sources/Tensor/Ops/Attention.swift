@@ -89,7 +89,7 @@ enum FlashAttention {
                             return
                         }
                         #if arch(x86_64)
-                        if CPUKernels.active == .avx512 {
+                        if CPUKernels.active >= .avx512f {
                             runPacked(
                                 q: qBase, qs, k: kBase, ks, v: vBase, vs, out: oBase, os, batch: batch, heads: heads,
                                 lq: lq, lk: lk, d: d, dv: dv, scale: scale, precision: precision)

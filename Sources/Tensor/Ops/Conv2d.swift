@@ -63,7 +63,7 @@ public func conv2d(
         y.withUnsafeMutableBufferPointer { py in
             guard let out = py.baseAddress, let input = px.baseAddress else { return }
             #if arch(x86_64)
-            if CPUKernels.active == .avx512, WinogradConvolution.accepts(geometry, cout: cout, batch: batch, weight: weight) {
+            if CPUKernels.active >= .avx512f, WinogradConvolution.accepts(geometry, cout: cout, batch: batch, weight: weight) {
                 // Adds the bias itself, in its output transform.
                 withOptionalPointer(bias) { pb in
                     WinogradConvolution.convolve(
@@ -88,7 +88,7 @@ public func conv2d(
                 return
             }
             #if arch(x86_64)
-            if CPUKernels.active == .avx512 {
+            if CPUKernels.active >= .avx512f {
                 // Implicit im2col: the GEMM gathers each B sliver from the image as it packs it.
                 for b in 0..<batch {
                     let patches = ConvolutionPatches(

@@ -23,7 +23,7 @@ enum Gemm {
     ) {
         guard m > 0, n > 0 else { return }
         #if arch(x86_64)
-        if CPUKernels.active == .avx512 {
+        if CPUKernels.active >= .avx512f {
             let p = AVX512Gemm.Precision(precision)
             let bytes = AVX512Gemm.scratchBytes(precision: p, m: m, n: n, k: k)
             ScratchBuffers.withBuffer(count: (bytes + 3) / 4) { scratch in

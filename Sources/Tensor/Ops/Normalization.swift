@@ -101,7 +101,7 @@ extension Tensor {
     /// with the AVX-512 build of the same loop where the CPU has it.
     static func meanAndVariance(_ x: UnsafePointer<Float>, _ n: Int) -> (Double, Double) {
         #if arch(x86_64)
-        if CPUKernels.active == .avx512 { return AVX512Rows.meanAndVariance(x, n) }
+        if CPUKernels.active >= .avx512f { return AVX512Rows.meanAndVariance(x, n) }
         #endif
         return SIMDMath.meanAndVariance(x, n)
     }
@@ -111,7 +111,7 @@ extension Tensor {
         _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int, _ a: Float, _ b: Float, silu: Bool
     ) {
         #if arch(x86_64)
-        if CPUKernels.active == .avx512 { return AVX512Rows.affineRow(src, dst, n, a, b, silu: silu) }
+        if CPUKernels.active >= .avx512f { return AVX512Rows.affineRow(src, dst, n, a, b, silu: silu) }
         #endif
         SIMDMath.affineRow(src, dst, n, a, b, silu: silu)
     }

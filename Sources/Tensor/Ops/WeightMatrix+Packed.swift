@@ -3,9 +3,9 @@ import Foundation
 import TensorKernels
 
 extension AVX512Gemm.Precision {
-    /// The kernels' arithmetic for a requested precision (callers are at the AVX-512 level, where
-    /// bf16 is available).
-    init(_ precision: ComputePrecision) { self = precision == .bfloat16 ? .bfloat16 : .float32 }
+    /// The kernels' arithmetic for a requested precision at the active level: bf16 only where the
+    /// CPU has AVX-512 BF16 (`avx512`), f32 at `avx512f`.
+    init(_ precision: ComputePrecision) { self = CPUKernels.effective(precision) == .bfloat16 ? .bfloat16 : .float32 }
 }
 
 /// Where the activation operand of a weight product comes from.
@@ -146,7 +146,9 @@ extension WeightMatrix {
         _ layout: WeightProductLayout, source: ActivationSource, count: Int,
         output: UnsafeMutablePointer<Float>, outputStride: Int, beta: Float, precision: ComputePrecision
     ) {
-        if layout == .activationRowsTimesTransposedWeight, precision == .bfloat16, case .stored(let stored) = storage,
+        let p = AVX512Gemm.Precision(precision)
+        // VNNI int8 products go with bf16 arithmetic: both need the `avx512` level.
+        if layout == .activationRowsTimesTransposedWeight, p == .bfloat16, case .stored(let stored) = storage,
             stored.dtype == .q8_0, case .matrix(let act, let stride) = source
         {
             multiplyInt8(
@@ -154,7 +156,6 @@ extension WeightMatrix {
                 outputStride: outputStride, beta: beta)
             return
         }
-        let p = AVX512Gemm.Precision(precision)
         let weightIsA = layout == .weightTimesActivationColumns
         let width = weightIsA ? PackedOperand.rowSliver : PackedOperand.columnSliver
         let packedWeight = packedBuffer(p, width: width)

@@ -132,7 +132,7 @@ extension WeightMatrix {
         guard rows > 0, count > 0, columns > 0 else { return }
         let precision = self.precision
         #if arch(x86_64)
-        if CPUKernels.active == .avx512 {
+        if CPUKernels.active >= .avx512f {
             multiplyPacked(
                 layout, source: .matrix(activations, stride: activationStride), count: count, output: output,
                 outputStride: outputStride, beta: beta, precision: precision)

@@ -27,7 +27,8 @@ enum WinogradConvolution {
     /// Fewer tiles than this and the transforms (the filters' above all, made per call) and the
     /// GEMMs' half-empty 64-tile panels cost what the multiplies save. Measured on Zen 4
     /// (TensorBenchmark): with f32 weights 2.2x the direct GEMM at 64 tiles, no faster at 32;
-    /// against the bf16 direct GEMM, no faster at 64 tiles, 1.3-1.8x from 128.
+    /// against the bf16 direct GEMM (f16/bf16/q8_0 weights at the `avx512` level), no faster at
+    /// 64 tiles, 1.3-1.8x from 128. At `avx512f` every weight is packed in f32 and takes the f32 bound.
     static let minimumTiles = 64
     static let minimumTilesForEncodedWeights = 128
     /// Fewer channels than this and the transforms dominate.
@@ -42,7 +43,7 @@ enum WinogradConvolution {
         let tiles = batch * ((g.h + 3) / 4) * ((g.w + 3) / 4)
         // Gathers and scatters index the batch with 32-bit offsets.
         let limit = Int(Int32.max) - 8 * g.w
-        let enough = weight.precision == .float32 ? minimumTiles : minimumTilesForEncodedWeights
+        let enough = CPUKernels.effective(weight.precision) == .float32 ? minimumTiles : minimumTilesForEncodedWeights
         return tiles >= enough && batch * g.cin * g.h * g.w < limit && batch * cout * g.h * g.w < limit
     }
 
