@@ -136,7 +136,7 @@ for (batch, cin, cout, size) in [
             for (type, make) in [("f32", f32Weight), ("f16", f16Weight)] {
                 guard let weight = try? make(w) else { continue }
                 let arithmetic = CPUKernels.effective(weight.precision)
-                for winograd in level == .avx512 ? [true, false] : [false] {
+                for winograd in [true, false] {
                     let path = winograd ? "winograd" : "direct"
                     report("conv 3x3 \(shape), \(type) (\(arithmetic)), \(path), \(level)", flops: flops, runs: options.runs) {
                         Conv2dTuning.$winograd.withValue(winograd) { _ = conv2d(x, weight: weight, bias: bias, padding: 1) }

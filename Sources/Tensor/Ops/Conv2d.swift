@@ -72,6 +72,13 @@ public func conv2d(
                 return
             }
             #endif
+            if CPUKernels.active == .generic, PortableWinogradConvolution.accepts(geometry, cout: cout, batch: batch) {
+                withOptionalPointer(bias) { pb in
+                    PortableWinogradConvolution.convolve(
+                        input: input, batch: batch, geometry: geometry, cout: cout, weight: weight, bias: pb, output: out)
+                }
+                return
+            }
             fillWithBias(out, bias: bias, batch: batch, channels: cout, pixels: pixels)
             let beta: Float = bias == nil ? 0 : 1
             if k == 0 {

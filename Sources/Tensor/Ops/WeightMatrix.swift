@@ -99,6 +99,20 @@ public struct WeightMatrix: Sendable {
         }
     }
 
+    /// Row `index` (its `columns` elements) as Float32 into `destination`: copied from a dense
+    /// weight, decoded from a stored one (a row is whole quant blocks, see `init`).
+    func decodeRow(_ index: Int, into destination: UnsafeMutablePointer<Float>) {
+        switch storage {
+        case .dense(let tensor):
+            tensor.withUnsafeBufferPointer {
+                guard let base = $0.baseAddress else { return }
+                destination.update(from: base + index * columns, count: columns)
+            }
+        case .stored(let stored):
+            stored.decode(elements: index * columns..<(index + 1) * columns, into: destination)
+        }
+    }
+
     /// Every element as Float32 (for tests and for layers that need the values themselves).
     /// - Throws: `WeightError.unsupportedDType` as `StoredTensor.toTensor`.
     public func toTensor() throws -> Tensor {
