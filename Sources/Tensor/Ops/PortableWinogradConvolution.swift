@@ -19,10 +19,11 @@ enum PortableWinogradConvolution {
     /// per block.
     static let maxPanelBytes = 8 << 20
     /// Fewer tiles than this and the transforms (the filters' above all, 4x the weight written per
-    /// call) cost what the multiplies save. Measured on Zen 4 with Debian's OpenBLAS
-    /// (TensorBenchmark, generic level): 0.8-1.1x the direct convolution at 64-128 tiles, 1.5x at
-    /// 512 (UNet 2x320x64x64), 1.7-2.2x on the VAE decoder's 1024-4096.
-    static let minimumTiles = 256
+    /// call) cost about what the multiplies save. Measured on Zen 4 with Debian's OpenBLAS
+    /// (TensorBenchmark, generic level, GFLOP/s of the direct work): 1.5x the direct convolution
+    /// at 64 tiles (VAE 1x512x32x32), 1.7-1.8x at 128 (UNet 2x320x32x32, 2x640x32x32), 2.3-2.4x at
+    /// 256-512; at 32 and 8 tiles within noise of it (168 vs 153, 125 vs 119).
+    static let minimumTiles = 64
     /// Fewer channels than this and the transforms dominate.
     static let minimumChannels = 32
 
@@ -44,8 +45,12 @@ enum PortableWinogradConvolution {
     ) {
         let cin = g.cin
         let grid = TileGrid(batch: batch, h: g.h, w: g.w)
-        // Tiles per worker block: a multiple of 8 (whole SIMD groups) within `maxPanelBytes`.
-        let blockTiles = max(8, min(256, maxPanelBytes / (36 * cin * 4)) / 8 * 8)
+        // Tiles per worker block: a multiple of 8 (whole SIMD groups) within `maxPanelBytes`, and
+        // blocks in whole rounds of workers so none waits on another's extra block.
+        let maxTiles = max(8, min(256, maxPanelBytes / (36 * cin * 4)) / 8 * 8)
+        let threads = max(1, Parallel.threadCount)
+        let rounds = ((grid.count + maxTiles - 1) / maxTiles + threads - 1) / threads
+        let blockTiles = min(maxTiles, ((grid.count + rounds * threads - 1) / (rounds * threads) + 7) / 8 * 8)
         let blocks = (grid.count + blockTiles - 1) / blockTiles
         let blockRows = max(1, min(cout, filterBudget / (36 * cin * 4)))
 
@@ -54,7 +59,7 @@ enum PortableWinogradConvolution {
         let filterBytes = 36 * blockRows * cin * 4
         let u = LargeBlockHeap.shared.allocate(filterBytes).assumingMemoryBound(to: Float.self)
         defer { LargeBlockHeap.shared.free(u, bytes: filterBytes) }
-        let workers = min(blocks, Parallel.threadCount)
+        let workers = min(blocks, threads)
         let workerFloats = 36 * (cin + blockRows) * blockTiles
         let workspace = LargeBlockHeap.shared.allocate(workers * workerFloats * 4).assumingMemoryBound(to: Float.self)
         defer { LargeBlockHeap.shared.free(workspace, bytes: workers * workerFloats * 4) }
