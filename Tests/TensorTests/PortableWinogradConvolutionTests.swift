@@ -5,16 +5,7 @@ import Testing
 /// The generic level's Winograd F(4x4, 3x3) (portable transforms, OpenBLAS GEMMs) against the
 /// double-precision reference convolution; runs on every CPU.
 @Suite struct PortableWinogradConvolutionTests {
-    struct Case: CustomTestStringConvertible, Sendable {
-        let batch: Int, cin: Int, h: Int, w: Int, cout: Int
-        var bias = true
-        /// Bytes of transformed filters per block of output channels (small: several blocks).
-        var filterBudget = PortableWinogradConvolution.maxFilterBytes
-        var threads = 2
-        var testDescription: String {
-            "\(batch)x\(cin)x\(h)x\(w) -> \(cout)\(bias ? "" : " no bias"), budget \(filterBudget), \(threads) threads"
-        }
-    }
+    typealias Case = WinogradCase
 
     static let cases: [Case] = [
         // Sizes not multiples of 4 (partial tiles on two sides, edge patches read through the
@@ -71,23 +62,11 @@ import Testing
         #expect(nmse(chosen, expected) <= 1e-10 && nmse(direct, expected) <= 1e-10)
     }
 
-    static func winograd(
-        _ x: Tensor, _ weight: WeightMatrix, bias: Tensor?, filterBudget: Int = PortableWinogradConvolution.maxFilterBytes
-    ) -> Tensor {
-        let (batch, cin, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        let cout = weight.shape[0]
-        let geometry = ConvGeometry(
-            cin: cin, h: h, w: w, kh: 3, kw: 3, strideY: 1, strideX: 1, padTop: 1, padLeft: 1, ho: h, wo: w)
-        var y = Tensor(uninitializedShape: [batch, cout, h, w])
-        x.withUnsafeBufferPointer { px in
-            y.withUnsafeMutableBufferPointer { py in
-                withOptionalPointer(bias) { pb in
-                    PortableWinogradConvolution.convolve(
-                        input: px.baseAddress!, batch: batch, geometry: geometry, cout: cout, weight: weight, bias: pb,
-                        output: py.baseAddress!, filterBudget: filterBudget)
-                }
-            }
-        }
-        return y
+    static func winograd(_ x: Tensor, _ weight: WeightMatrix, bias: Tensor?, filterBudget: Int? = nil) -> Tensor {
+        winogradConvolution(
+            {
+                PortableWinogradConvolution.convolve(
+                    input: $0, batch: $1, geometry: $2, cout: $3, weight: $4, bias: $5, output: $6, filterBudget: $7)
+            }, x, weight, bias: bias, filterBudget: filterBudget ?? PortableWinogradConvolution.maxFilterBytes)
     }
 }

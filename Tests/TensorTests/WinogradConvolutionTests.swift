@@ -6,16 +6,7 @@ import Testing
 /// Winograd F(4x4, 3x3) convolutions against the double-precision reference convolution.
 @Suite(.enabled(if: CPUKernels.detected == .avx512, "needs AVX-512"))
 struct WinogradConvolutionTests {
-    struct Case: CustomTestStringConvertible, Sendable {
-        let batch: Int, cin: Int, h: Int, w: Int, cout: Int
-        var bias = true
-        /// Bytes of transformed filters per block of output channels (small: several blocks).
-        var filterBudget = WinogradConvolution.maxFilterBytes
-        var threads = 2
-        var testDescription: String {
-            "\(batch)x\(cin)x\(h)x\(w) -> \(cout)\(bias ? "" : " no bias"), budget \(filterBudget), \(threads) threads"
-        }
-    }
+    typealias Case = WinogradCase
 
     static let cases: [Case] = [
         // Sizes not multiples of 4 (partial tiles on two sides), a partial 16-tile group and a
@@ -106,24 +97,12 @@ struct WinogradConvolutionTests {
         #expect(nmse(direct, expected) <= 1e-10 && direct.scalars != actual.scalars)
     }
 
-    private func winograd(
-        _ x: Tensor, _ weight: WeightMatrix, bias: Tensor?, filterBudget: Int = WinogradConvolution.maxFilterBytes
-    ) -> Tensor {
-        let (batch, cin, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        let cout = weight.rows
-        let geometry = ConvGeometry(
-            cin: cin, h: h, w: w, kh: 3, kw: 3, strideY: 1, strideX: 1, padTop: 1, padLeft: 1, ho: h, wo: w)
-        var y = Tensor.zeros([batch, cout, h, w])
-        x.withUnsafeBufferPointer { px in
-            y.withUnsafeMutableBufferPointer { py in
-                withOptionalPointer(bias) { pb in
-                    WinogradConvolution.convolve(
-                        input: px.baseAddress!, batch: batch, geometry: geometry, cout: cout, weight: weight, bias: pb,
-                        output: py.baseAddress!, filterBudget: filterBudget)
-                }
-            }
-        }
-        return y
+    private func winograd(_ x: Tensor, _ weight: WeightMatrix, bias: Tensor?, filterBudget: Int? = nil) -> Tensor {
+        winogradConvolution(
+            {
+                WinogradConvolution.convolve(
+                    input: $0, batch: $1, geometry: $2, cout: $3, weight: $4, bias: $5, output: $6, filterBudget: $7)
+            }, x, weight, bias: bias, filterBudget: filterBudget ?? WinogradConvolution.maxFilterBytes)
     }
 }
 
