@@ -15,6 +15,15 @@ public enum KernelLevel: String, Sendable, CaseIterable, Comparable {
 
     public static func < (lhs: KernelLevel, rhs: KernelLevel) -> Bool { lhs.rank < rhs.rank }
 
+    /// What the level runs, for logs (an operator checking which kernels a host got).
+    public var summary: String {
+        switch self {
+        case .generic: "OpenBLAS sgemm and portable SIMD kernels"
+        case .avx512f: "AVX-512 f32 kernels (no BF16/VNNI on this CPU: f16, bf16 and q8_0 weights computed in f32)"
+        case .avx512: "AVX-512 kernels with BF16 and VNNI"
+        }
+    }
+
     private var rank: Int {
         switch self {
         case .generic: 0

@@ -127,6 +127,7 @@ struct ServeCommand: AsyncParsableCommand {
         logger.info("loading \(modelOptions.model ?? "the built-in model")")
         let pipeline = try modelOptions.loadPipeline()
         logger.info("model \(pipeline.modelName): \(pipeline.family), native size \(pipeline.nativeSize)")
+        logger.info("kernels \(CPUKernels.active.rawValue): \(CPUKernels.active.summary), \(Parallel.threadCount) threads")
         if configuration.apiKey != nil { logger.info("API key required (from API_KEY)") }
         let app = try buildApplication(configuration: configuration, generator: pipeline, logger: logger)
         logger.info("listening on \(configuration.host):\(configuration.port), task \(configuration.task.rawValue)")
