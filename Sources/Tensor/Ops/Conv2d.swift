@@ -33,7 +33,9 @@ public func conv2d(
 
 /// 2-D convolution with per-axis stride and per-side padding.
 ///
-/// Implementation: im2col + GEMM. Each image's output Y[Cout, Ho·Wo] = W[Cout, Cin·kH·kW] ·
+/// Implementation: 3x3, stride 1, padding 1 convolutions over enough 4x4 tiles go through Winograd
+/// F(4x4, 3x3) (`WinogradConvolution` on AVX-512, `PortableWinogradConvolution` at the generic
+/// level). The rest: im2col + GEMM. Each image's output Y[Cout, Ho·Wo] = W[Cout, Cin·kH·kW] ·
 /// col[Cin·kH·kW, Ho·Wo]; col is built for a band of output rows at a time so the scratch stays
 /// under `Conv2dTuning.im2colFloats` (a 3x3 conv at 320x64x64 would need 47 MB per image
 /// unbanded). A 1x1 conv with stride 1 and no padding multiplies the input directly.
