@@ -134,12 +134,7 @@ enum PortableWinogradConvolution {
                         for i in 0..<6 {
                             let z = filterTransform(t[i * 3], t[i * 3 + 1], t[i * 3 + 2])
                             for j in 0..<6 {
-                                let dst = u + (i * 6 + j) * count * cin + r * cin + ci
-                                if lanes == 8 {
-                                    UnsafeMutableRawPointer(dst).storeBytes(of: z[j], as: V8.self)
-                                } else {
-                                    for l in 0..<lanes { dst[l] = z[j][l] }
-                                }
+                                store(z[j], u + (i * 6 + j) * count * cin + r * cin + ci, lanes: lanes)
                             }
                         }
                     }
@@ -176,34 +171,37 @@ enum PortableWinogradConvolution {
             let patch = patch.baseAddress!
             for t0 in Swift.stride(from: tiles.lowerBound, to: tiles.upperBound, by: 8) {
                 let lanes = min(8, tiles.upperBound - t0)
+                // Per lane, once for all channels: its patch's top-left tap (channel 0) and
+                // whether the whole patch lies inside the image. Lanes past the block stay zero.
+                var corner = InlineArray<8, (base: Int, y0: Int, x0: Int, inside: Bool)>(repeating: (0, 0, 0, false))
+                for l in 0..<lanes {
+                    let (image, oy, ox) = grid.origin(t0 + l)
+                    let y0 = oy - 1, x0 = ox - 1
+                    corner[l] = (image * cin * plane, y0, x0, y0 >= 0 && x0 >= 0 && y0 + 6 <= h && x0 + 6 <= w)
+                }
+                if lanes < 8 { patch.initialize(repeating: 0, count: 36 * 8) }
                 for ci in 0..<cin {
                     // patch [36][8]: lane l holds tile t0 + l's 6x6 patch.
-                    for l in 0..<8 {
-                        guard l < lanes else {
-                            for k in 0..<36 { patch[k * 8 + l] = 0 }
-                            continue
-                        }
-                        let (image, oy, ox) = grid.origin(t0 + l)
-                        let src = input + (image * cin + ci) * plane
-                        let y0 = oy - 1, x0 = ox - 1
-                        if y0 >= 0, x0 >= 0, y0 + 6 <= h, x0 + 6 <= w {
+                    for l in 0..<lanes {
+                        let (base, y0, x0, inside) = corner[l]
+                        let src = input + base + ci * plane
+                        if inside {
                             for r in 0..<6 {
                                 let row = src + (y0 + r) * w + x0
                                 for c in 0..<6 { patch[(r * 6 + c) * 8 + l] = row[c] }
                             }
-                        } else {
-                            for r in 0..<6 {
-                                let y = y0 + r
-                                for c in 0..<6 {
-                                    let x = x0 + c
-                                    patch[(r * 6 + c) * 8 + l] = y >= 0 && y < h && x >= 0 && x < w ? src[y * w + x] : 0
-                                }
+                            continue
+                        }
+                        for r in 0..<6 {
+                            let y = y0 + r
+                            for c in 0..<6 {
+                                let x = x0 + c
+                                patch[(r * 6 + c) * 8 + l] = y >= 0 && y < h && x >= 0 && x < w ? src[y * w + x] : 0
                             }
                         }
                     }
-                    let raw = UnsafeRawPointer(patch)
                     var d = InlineArray<36, V8>(repeating: V8())
-                    for k in 0..<36 { d[k] = raw.load(fromByteOffset: k * 32, as: V8.self) }
+                    for k in 0..<36 { d[k] = UnsafeRawPointer(patch).load(fromByteOffset: k * 32, as: V8.self) }
                     // Bᵀ d: down each column; then · B: along each row.
                     for c in 0..<6 {
                         let y = inputTransform(d[c], d[6 + c], d[12 + c], d[18 + c], d[24 + c], d[30 + c])
@@ -212,12 +210,7 @@ enum PortableWinogradConvolution {
                     for i in 0..<6 {
                         let y = inputTransform(d[i * 6], d[i * 6 + 1], d[i * 6 + 2], d[i * 6 + 3], d[i * 6 + 4], d[i * 6 + 5])
                         for j in 0..<6 {
-                            let dst = v + ((i * 6 + j) * cin + ci) * stride + (t0 - tiles.lowerBound)
-                            if lanes == 8 {
-                                UnsafeMutableRawPointer(dst).storeBytes(of: y[j], as: V8.self)
-                            } else {
-                                for l in 0..<lanes { dst[l] = y[j][l] }
-                            }
+                            store(y[j], v + ((i * 6 + j) * cin + ci) * stride + (t0 - tiles.lowerBound), lanes: lanes)
                         }
                     }
                 }
@@ -251,25 +244,25 @@ enum PortableWinogradConvolution {
         let (h, w) = (grid.h, grid.w), plane = h * w, rows = channels.count
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 16 * 8) { tile in
             let tile = tile.baseAddress!
-            for (r, co) in channels.enumerated() {
-                let b = V8(repeating: bias?[co] ?? 0)
-                for t0 in Swift.stride(from: tiles.lowerBound, to: tiles.upperBound, by: 8) {
-                    let lanes = min(8, tiles.upperBound - t0), column = t0 - tiles.lowerBound
+            for t0 in Swift.stride(from: tiles.lowerBound, to: tiles.upperBound, by: 8) {
+                let lanes = min(8, tiles.upperBound - t0), column = t0 - tiles.lowerBound
+                // Per lane, once for all channels: its first output (channel 0) and how much of
+                // the 4x4 tile lies inside the image.
+                var corner = InlineArray<8, (base: Int, rows: Int, columns: Int)>(repeating: (0, 0, 0))
+                for l in 0..<lanes {
+                    let (image, oy, ox) = grid.origin(t0 + l)
+                    corner[l] = (image * cout * plane + oy * w + ox, min(4, h - oy), min(4, w - ox))
+                }
+                for (r, co) in channels.enumerated() {
                     var x = InlineArray<36, V8>(repeating: V8())
-                    for k in 0..<36 {
-                        let src = m + (k * rows + r) * stride + column
-                        if lanes == 8 {
-                            x[k] = UnsafeRawPointer(src).loadUnaligned(as: V8.self)
-                        } else {
-                            for l in 0..<lanes { x[k][l] = src[l] }
-                        }
-                    }
+                    for k in 0..<36 { x[k] = load(m + (k * rows + r) * stride + column, lanes: lanes) }
                     // Aᵀ m: down each column (6x6 -> 4x6); then · A along each row (4x6 -> 4x4).
                     var y = InlineArray<24, V8>(repeating: V8())
                     for c in 0..<6 {
                         let o = outputTransform(x[c], x[6 + c], x[12 + c], x[18 + c], x[24 + c], x[30 + c])
                         for i in 0..<4 { y[i * 6 + c] = o[i] }
                     }
+                    let b = V8(repeating: bias?[co] ?? 0)
                     for i in 0..<4 {
                         let o = outputTransform(y[i * 6], y[i * 6 + 1], y[i * 6 + 2], y[i * 6 + 3], y[i * 6 + 4], y[i * 6 + 5])
                         for j in 0..<4 {
@@ -277,10 +270,10 @@ enum PortableWinogradConvolution {
                         }
                     }
                     for l in 0..<lanes {
-                        let (image, oy, ox) = grid.origin(t0 + l)
-                        let dst = output + (image * cout + co) * plane
-                        for i in 0..<min(4, h - oy) {
-                            for j in 0..<min(4, w - ox) { dst[(oy + i) * w + ox + j] = tile[(i * 4 + j) * 8 + l] }
+                        let (base, validRows, validColumns) = corner[l]
+                        let dst = output + base + co * plane
+                        for i in 0..<validRows {
+                            for j in 0..<validColumns { dst[i * w + j] = tile[(i * 4 + j) * 8 + l] }
                         }
                     }
                 }
@@ -299,5 +292,23 @@ enum PortableWinogradConvolution {
             sum12 + four * sum34,
             difference12 + eight * difference34 + x5,
         ]
+    }
+
+    // MARK: - Partial vectors
+
+    /// The first `lanes` floats at `p` (the rest zero): a whole vector when `lanes` is 8.
+    @inline(__always)
+    static func load(_ p: UnsafePointer<Float>, lanes: Int) -> V8 {
+        if lanes == 8 { return UnsafeRawPointer(p).loadUnaligned(as: V8.self) }
+        var v = V8()
+        for l in 0..<lanes { v[l] = p[l] }
+        return v
+    }
+
+    /// Writes the first `lanes` lanes of `v` to `p`.
+    @inline(__always)
+    static func store(_ v: V8, _ p: UnsafeMutablePointer<Float>, lanes: Int) {
+        if lanes == 8 { return UnsafeMutableRawPointer(p).storeBytes(of: v, as: V8.self) }
+        for l in 0..<lanes { p[l] = v[l] }
     }
 }
