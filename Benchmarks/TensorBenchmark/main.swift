@@ -83,6 +83,8 @@ func f32Weight(_ t: Tensor) throws -> WeightMatrix {
 }
 
 Parallel.threadCount = options.threads
+/// The levels timed: the portable kernels and the best level this CPU has.
+let levels = KernelLevel.allCases.filter { $0 == .generic || $0 == CPUKernels.detected }
 print("threads \(options.threads), runs \(options.runs), \(ProcessInfo.processInfo.activeProcessorCount) cores")
 print(padded("GFLOP/s") + "     min   median      max")
 
@@ -106,7 +108,7 @@ do {
     }
     _ = matmul(a, b)  // pins OpenBLAS to 1 thread (Parallel.prepareBLAS)
     report("sgemm \(n)³, one cblas_sgemm, OpenBLAS 1 thread", flops: flops, runs: options.runs, direct)
-    for level in KernelLevel.allCases where level == .generic || CPUKernels.detected == level {
+    for level in levels {
         CPUKernels.withLevel(level) {
             report("sgemm \(n)³, matmul split over \(options.threads) workers, \(level)", flops: flops, runs: options.runs) {
                 _ = matmul(a, b)
@@ -131,7 +133,7 @@ for (batch, cin, cout, size) in [
     let bias = randomTensor([cout])
     let flops = 2.0 * Double(batch * cout * size * size) * Double(cin * 9)
     let shape = "\(batch)x\(cin)x\(size)x\(size) -> \(cout)"
-    for level in KernelLevel.allCases where level == .generic || CPUKernels.detected == level {
+    for level in levels {
         CPUKernels.withLevel(level) {
             for (type, make) in [("f32", f32Weight), ("f16", f16Weight)] {
                 guard let weight = try? make(w) else { continue }
@@ -157,7 +159,7 @@ for (tokens, inFeatures, outFeatures) in [
     let w = randomTensor([outFeatures, inFeatures], scale: 0.05)
     let flops = 2.0 * Double(tokens * inFeatures * outFeatures)
     let shape = "\(tokens)x\(inFeatures) -> \(outFeatures)"
-    for level in KernelLevel.allCases where level == .generic || CPUKernels.detected == level {
+    for level in levels {
         CPUKernels.withLevel(level) {
             for (type, make) in [("f32", f32Weight), ("f16", f16Weight)] {
                 guard let weight = try? make(w) else { continue }
@@ -179,7 +181,7 @@ do {
     let flops = 4.0 * Double(batch * heads) * Double(tokens) * Double(tokens) * Double(d)
     let context = randomTensor([batch, 77, heads * d])
     let crossFlops = 4.0 * Double(batch * heads) * Double(tokens) * 77 * Double(d)
-    for level in KernelLevel.allCases where level == .generic || CPUKernels.detected == level {
+    for level in levels {
         CPUKernels.withLevel(level) {
             report("self-attention B2 4096x4096 8 heads x 40, \(level)", flops: flops, runs: options.runs) {
                 _ = scaledDotProductAttention(q, k, v, heads: heads)
