@@ -6,7 +6,9 @@ import CSIMD
 /// C[m, n] = alpha · op(A) · op(B) + beta · C, row-major, with the Goto/BLIS loop nest:
 /// for each column panel of B (`nc`) and K block (`kc`) B is packed once; for each row block of
 /// A (`mc`) A is packed once; then 6x64 micro-tiles of C are computed from a 6-row sliver of the
-/// A block (L2) and a 64-column sliver of the B panel (L1, 32 KB in either precision).
+/// A block (L2) and a 64-column sliver of the B panel (L1, 32 KB in either precision). A B sliver
+/// of at most 32 or 16 columns (a narrow product, or the last sliver) is multiplied by 2 or 4 A
+/// slivers at once instead, in 12x32 and 24x16 micro-tiles (see `AVX512Gemm+NarrowKernels`).
 ///
 /// Packed layouts (zero-padded to whole slivers):
 /// - f32: A sliver [kc][6], B sliver [kc][64];
@@ -135,18 +137,34 @@ package enum AVX512Gemm {
                                 into: aBlock + (ir / mr) * bytes * mr)
                         }
                     }
+                    let sliverBytes = bytes * mr
                     for jr in stride(from: 0, to: nb, by: nr) {
                         let cols = min(nr, nb - jr)
                         let bSliver = bBase + (jr / nr) * bytes * nr
-                        for ir in stride(from: 0, to: mb, by: mr) {
+                        // A sliver of B with at most 32 (16) columns takes 2 (4) A slivers per
+                        // micro-tile, as many as remain at the block's end.
+                        let widest = cols <= 16 ? 4 : cols <= 32 ? 2 : 1
+                        let blockSlivers = (mb + mr - 1) / mr
+                        var s = 0
+                        while s < blockSlivers {
+                            var group = widest
+                            while group > blockSlivers - s { group /= 2 }
+                            let ir = s * mr
                             let tile = Tile(
-                                c: c + (i0 + ir) * ldc + j0 + jr, ldc: ldc, rows: min(mr, mb - ir), cols: cols,
+                                c: c + (i0 + ir) * ldc + j0 + jr, ldc: ldc, rows: min(mr * group, mb - ir), cols: cols,
                                 accumulate: accumulate, alpha: alpha, edge: edge)
-                            let aSliver = aBase + (ir / mr) * bytes * mr
-                            switch precision {
-                            case .float32: kernelFloat(aSliver, bSliver, steps: kb, tile)
-                            case .bfloat16: kernelBFloat(aSliver, bSliver, steps: roundUp(kb, 2) / 2, tile)
+                            let aSliver = aBase + s * sliverBytes
+                            switch (precision, group) {
+                            case (.float32, 1): kernelFloat(aSliver, bSliver, steps: kb, tile)
+                            case (.float32, 2): kernelFloat12x32(aSliver, sliverBytes: sliverBytes, bSliver, steps: kb, tile)
+                            case (.float32, _): kernelFloat24x16(aSliver, sliverBytes: sliverBytes, bSliver, steps: kb, tile)
+                            case (.bfloat16, 1): kernelBFloat(aSliver, bSliver, steps: roundUp(kb, 2) / 2, tile)
+                            case (.bfloat16, 2):
+                                kernelBFloat12x32(aSliver, sliverBytes: sliverBytes, bSliver, steps: roundUp(kb, 2) / 2, tile)
+                            case (.bfloat16, _):
+                                kernelBFloat24x16(aSliver, sliverBytes: sliverBytes, bSliver, steps: roundUp(kb, 2) / 2, tile)
                             }
+                            s += group
                         }
                     }
                 }

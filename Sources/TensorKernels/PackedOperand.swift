@@ -89,11 +89,15 @@ package struct PackedOperand {
     }
 }
 
-/// The im2col matrix of one image's convolution, [Cin·kH·kW, Ho·Wo], never stored: `gather`
-/// produces the [kb][64] piece a B sliver needs, straight from the image.
+/// The im2col matrix of a convolution, [Cin·kH·kW, images·Ho·Wo] (the images' output pixels side
+/// by side), never stored: `gather` produces the [kb][64] piece a B sliver needs, straight from
+/// the images. Small images (a 4x4 UNet level) are multiplied together so that the GEMM sees
+/// whole 64-column slivers and reads the weight once for all of them.
 package struct ConvolutionPatches {
     let image: UnsafePointer<Float>
-    let h, w, kh, kw, strideY, strideX, padTop, padLeft, wo: Int
+    let h, w, kh, kw, strideY, strideX, padTop, padLeft, ho, wo: Int
+    /// Floats from one image to the next.
+    let imageStride: Int
     /// Output pixel of column 0 (a worker's share of the pixels starts here).
     var firstColumn = 0
 
@@ -104,34 +108,54 @@ package struct ConvolutionPatches {
         return copy
     }
 
-    /// image [Cin, H, W]; output width `wo`.
+    /// images [Cin, H, W], `imageStride` floats apart; output size `ho` x `wo`.
     package init(
         image: UnsafePointer<Float>, h: Int, w: Int, kh: Int, kw: Int, strideY: Int, strideX: Int,
-        padTop: Int, padLeft: Int, wo: Int
+        padTop: Int, padLeft: Int, ho: Int, wo: Int, imageStride: Int = 0
     ) {
         (self.image, self.h, self.w, self.kh, self.kw) = (image, h, w, kh, kw)
-        (self.strideY, self.strideX, self.padTop, self.padLeft, self.wo) = (strideY, strideX, padTop, padLeft, wo)
+        (self.strideY, self.strideX, self.padTop, self.padLeft, self.ho, self.wo) = (strideY, strideX, padTop, padLeft, ho, wo)
+        self.imageStride = imageStride
+    }
+
+    /// Columns of one output row of one image, placed at column `offset` of the sliver.
+    private struct Run {
+        var image = 0, oy = 0, ox0 = 0, count = 0, offset = 0
     }
 
     /// Rows k..<k+kb (tap = (channel, ky, kx)) and columns column..<column+cols (output pixels)
     /// of im2col into dst [kb][64]; columns past `cols` and out-of-image taps are zero.
     func gather(k: Int, _ kb: Int, column: Int, _ cols: Int, into dst: UnsafeMutablePointer<Float>) {
+        // The columns cut into runs within one output row once, for all taps.
+        var runs = InlineArray<64, Run>(repeating: Run())
+        var runCount = 0
+        let pixels = ho * wo
+        var (imageIndex, pixel) = (firstColumn + column).quotientAndRemainder(dividingBy: pixels)
+        var o = 0
+        while o < cols {
+            let oy = pixel / wo, ox0 = pixel % wo
+            let count = min(wo - ox0, cols - o)
+            runs[runCount] = Run(image: imageIndex * imageStride, oy: oy, ox0: ox0, count: count, offset: o)
+            runCount += 1
+            o += count
+            pixel += count
+            if pixel == pixels { (imageIndex, pixel) = (imageIndex + 1, 0) }
+        }
         let taps = kh * kw
         for p in 0..<kb {
             let tap = k + p
             let channel = tap / taps, ky = (tap % taps) / kw, kx = tap % kw
-            let plane = image + channel * h * w
+            let planeOffset = channel * h * w
             let out = dst + p * AVX512Gemm.nr
             // Output columns whose tap lands inside the image: ix = ox·sx + kx - padLeft in [0, w).
             let firstValid = max(0, (padLeft - kx + strideX - 1) / strideX)
             let reach = w - 1 + padLeft - kx
             let endValid = reach < 0 ? 0 : reach / strideX + 1
-            var j = firstColumn + column, o = 0
             // Fast path: all 64 columns in one output row, inside the image (stride 1): 4 vector copies.
-            if strideX == 1 && cols == AVX512Gemm.nr {
-                let oy = j / wo, ox0 = j % wo, iy = oy * strideY + ky - padTop
-                if ox0 + cols <= wo && iy >= 0 && iy < h && ox0 >= firstValid && ox0 + cols <= endValid {
-                    let src = UnsafeRawPointer(plane + iy * w + ox0 + kx - padLeft)
+            if strideX == 1 && cols == AVX512Gemm.nr && runCount == 1 {
+                let run = runs[0], iy = run.oy * strideY + ky - padTop
+                if iy >= 0 && iy < h && run.ox0 >= firstValid && run.ox0 + cols <= endValid {
+                    let src = UnsafeRawPointer(image + run.image + planeOffset + iy * w + run.ox0 + kx - padLeft)
                     let dstRaw = UnsafeMutableRawPointer(out)
                     for q in 0..<4 {
                         dstRaw.storeBytes(
@@ -141,26 +165,25 @@ package struct ConvolutionPatches {
                     continue
                 }
             }
-            while o < cols {
-                let oy = j / wo, ox0 = j % wo
-                let run = min(wo - ox0, cols - o)
-                let iy = oy * strideY + ky - padTop
+            for r in 0..<runCount {
+                let run = runs[r]
+                let (ox0, count) = (run.ox0, run.count)
+                let target = out + run.offset
+                let iy = run.oy * strideY + ky - padTop
                 if iy < 0 || iy >= h {
-                    (out + o).initialize(repeating: 0, count: run)
-                } else {
-                    let lo = min(max(firstValid, ox0), ox0 + run), hi = max(lo, min(endValid, ox0 + run))
-                    if lo > ox0 { (out + o).initialize(repeating: 0, count: lo - ox0) }
-                    let row = plane + iy * w + (lo * strideX + kx - padLeft)
-                    let dstRun = out + o + (lo - ox0)
-                    if strideX == 1 {
-                        dstRun.initialize(from: row, count: hi - lo)
-                    } else {
-                        for i in 0..<(hi - lo) { dstRun[i] = row[i * strideX] }
-                    }
-                    if hi < ox0 + run { (out + o + (hi - ox0)).initialize(repeating: 0, count: ox0 + run - hi) }
+                    target.initialize(repeating: 0, count: count)
+                    continue
                 }
-                o += run
-                j += run
+                let lo = min(max(firstValid, ox0), ox0 + count), hi = max(lo, min(endValid, ox0 + count))
+                if lo > ox0 { target.initialize(repeating: 0, count: lo - ox0) }
+                let row = image + run.image + planeOffset + iy * w + (lo * strideX + kx - padLeft)
+                let dstRun = target + (lo - ox0)
+                if strideX == 1 {
+                    dstRun.initialize(from: row, count: hi - lo)
+                } else {
+                    for i in 0..<(hi - lo) { dstRun[i] = row[i * strideX] }
+                }
+                if hi < ox0 + count { (target + (hi - ox0)).initialize(repeating: 0, count: ox0 + count - hi) }
             }
             if cols < AVX512Gemm.nr { (out + cols).initialize(repeating: 0, count: AVX512Gemm.nr - cols) }
         }

@@ -23,6 +23,14 @@ struct AVX512GemmTests {
         Case(m: 300, n: 129, k: 513, transA: false, transB: false),
         Case(m: 5, n: 4200, k: 7, transA: false, transB: true),
         Case(m: 40, n: 200, k: 40, transA: true, transB: false),
+        // B slivers of at most 16 and 32 columns take the 24x16 and 12x32 kernels: whole tiles
+        // straight to C, partial rows, groups cut at the end of a row block (144) or of A.
+        Case(m: 24, n: 16, k: 5, transA: false, transB: false),
+        Case(m: 12, n: 32, k: 9, transA: false, transB: true),
+        Case(m: 30, n: 16, k: 130, transA: false, transB: false),
+        Case(m: 150, n: 32, k: 257, transA: true, transB: false),
+        Case(m: 47, n: 80, k: 129, transA: false, transB: true),
+        Case(m: 19, n: 100, k: 64, transA: true, transB: true),
     ]
 
     /// (i, j) of op(X) for a row-major stored X.
@@ -128,6 +136,32 @@ struct AVX512GemmTests {
         for (g, v) in zip(generic, avx512) {
             #expect(nmse(v, g) <= 1e-12, "\(describeDifference(v, g))")
         }
+    }
+
+    /// Convolutions of small images (under 256 output pixels) run as one GEMM over the batch,
+    /// columns running across images (whole images, runs cut at image ends, a batch of 1 alone):
+    /// against the Double reference with the bias, 3x3 and 1x1, stride 1 and 2, f32 and bf16.
+    @Test(arguments: [(3, 4, 1, 3), (2, 4, 1, 3), (1, 4, 1, 3), (5, 5, 2, 3), (4, 3, 1, 1), (3, 8, 1, 3), (2, 16, 1, 3)])
+    func smallImagesConvolveTogether(shape: (Int, Int, Int, Int)) throws {
+        let (batch, size, stride, kernel) = shape
+        let x = pseudoRandomTensor([batch, 40, size, size], seed: 64)
+        let w = pseudoRandomTensor([30, 40, kernel, kernel], seed: 65, scale: 0.2)
+        let bias = pseudoRandomTensor([30], seed: 66)
+        let pad = kernel / 2
+        let expected = referenceConv2d(
+            x, w, bias: bias, strideY: stride, strideX: stride, top: pad, bottom: pad, left: pad, right: pad)
+        let actual = CPUKernels.withLevel(.avx512) {
+            conv2d(x, weight: WeightMatrix(w), bias: bias, strideY: stride, strideX: stride, padding: Padding2d(pad))
+        }
+        #expect(nmse(actual, expected) <= 1e-12, "\(describeDifference(actual, expected))")
+        let (stored, decoded) = try encodedWeight(w, as: .bf16)
+        let roundedX = Tensor(shape: x.shape, values: x.scalars.map(Self.bfloat16))
+        let expectedBFloat = referenceConv2d(
+            roundedX, decoded, bias: bias, strideY: stride, strideX: stride, top: pad, bottom: pad, left: pad, right: pad)
+        let reduced = try WeightMatrix.withEncodedWeightPrecision(.bfloat16) {
+            conv2d(x, weight: try WeightMatrix(stored), bias: bias, strideY: stride, strideX: stride, padding: Padding2d(pad))
+        }
+        #expect(nmse(reduced, expectedBFloat) <= 1e-12, "bf16: \(describeDifference(reduced, expectedBFloat))")
     }
 
     /// A convolution with f16 weights in bf16 (implicit im2col, staged conversion) stays within

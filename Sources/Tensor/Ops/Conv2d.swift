@@ -38,7 +38,9 @@ public func conv2d(
 /// level). The rest: im2col + GEMM. Each image's output Y[Cout, Ho·Wo] = W[Cout, Cin·kH·kW] ·
 /// col[Cin·kH·kW, Ho·Wo]; col is built for a band of output rows at a time so the scratch stays
 /// under `Conv2dTuning.im2colFloats` (a 3x3 conv at 320x64x64 would need 47 MB per image
-/// unbanded). A 1x1 conv with stride 1 and no padding multiplies the input directly.
+/// unbanded). A 1x1 conv with stride 1 and no padding multiplies the input directly. On the
+/// AVX-512 levels col is never stored (the GEMM gathers it), and the images of a batch with fewer
+/// than `Conv2dTuning.batchedPixels` output pixels each are multiplied in one GEMM.
 public func conv2d(
     _ x: Tensor, weight: WeightMatrix, bias: Tensor? = nil, strideY: Int, strideX: Int, padding: Padding2d
 ) -> Tensor {
@@ -81,6 +83,31 @@ public func conv2d(
                 }
                 return
             }
+            #if arch(x86_64)
+            if CPUKernels.active >= .avx512f, batch > 1, pixels < Conv2dTuning.batchedPixels, k > 0 {
+                // Small images are multiplied together (the GEMM's columns run across them) into
+                // [cout, batch·pixels], then scattered to [batch, cout, pixels] with the bias.
+                let columns = batch * pixels
+                ScratchBuffers.withBuffer(count: cout * columns) { product in
+                    let patches = ConvolutionPatches(
+                        image: input, h: h, w: w, kh: kh, kw: kw, strideY: strideY, strideX: strideX,
+                        padTop: padding.top, padLeft: padding.left, ho: ho, wo: wo, imageStride: cin * h * w)
+                    weight.multiplyPacked(
+                        .weightTimesActivationColumns, source: .patches(patches), count: columns, output: product,
+                        outputStride: columns, beta: 0, precision: weight.precision)
+                    withOptionalPointer(bias) { pb in
+                        for b in 0..<batch {
+                            for c in 0..<cout {
+                                let target = out + (b * cout + c) * pixels, source = product + c * columns + b * pixels
+                                let shift = pb?[c] ?? 0
+                                for i in 0..<pixels { target[i] = source[i] + shift }
+                            }
+                        }
+                    }
+                }
+                return
+            }
+            #endif
             fillWithBias(out, bias: bias, batch: batch, channels: cout, pixels: pixels)
             let beta: Float = bias == nil ? 0 : 1
             if k == 0 {
@@ -102,7 +129,7 @@ public func conv2d(
                 for b in 0..<batch {
                     let patches = ConvolutionPatches(
                         image: input + b * cin * h * w, h: h, w: w, kh: kh, kw: kw, strideY: strideY, strideX: strideX,
-                        padTop: padding.top, padLeft: padding.left, wo: wo)
+                        padTop: padding.top, padLeft: padding.left, ho: ho, wo: wo)
                     weight.multiplyPacked(
                         .weightTimesActivationColumns, source: .patches(patches), count: pixels,
                         output: out + b * cout * pixels, outputStride: pixels, beta: beta, precision: weight.precision)
@@ -146,6 +173,11 @@ public enum Conv2dTuning {
     /// Floats of im2col scratch per band (8 MB): several output rows of a 3x3 conv at SD sizes,
     /// which keeps sgemm's n dimension in the hundreds where OpenBLAS runs near peak.
     public static let im2colFloats = 1 << 21
+
+    /// Below this many output pixels per image (a 4x4 or 8x8 UNet level), the AVX-512 levels
+    /// convolve all images of a batch in one GEMM: 16 pixels alone fill a quarter of a 64-column
+    /// sliver, and each image would read the whole weight again.
+    static let batchedPixels = 256
 }
 
 /// Runs `body` with the tensor's elements, or nil (an optional bias).
