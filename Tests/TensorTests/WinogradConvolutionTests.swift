@@ -14,8 +14,13 @@ struct WinogradConvolutionTests {
         Case(batch: 2, cin: 40, h: 13, w: 11, cout: 37),
         // Several 128-channel chunks with a short last one; one tile; no bias.
         Case(batch: 1, cin: 300, h: 4, w: 3, cout: 35, bias: false),
-        // Several tile blocks (162 tiles) with a partial last one, split across 4 workers.
+        // Several tile blocks (162 tiles) with a partial last one, split across 4 workers
+        // (fewer than 2 blocks per worker: the workers split the output channels).
         Case(batch: 2, cin: 33, h: 36, w: 36, cout: 64, threads: 4),
+        // Tile blocks split between workers (at least 2 each): the input transformed per block
+        // (one block of output channels), or once and shared (several; 200 tiles over 2 workers).
+        Case(batch: 2, cin: 33, h: 36, w: 36, cout: 64, threads: 1),
+        Case(batch: 2, cin: 140, h: 40, w: 40, cout: 50, filterBudget: 36 * 140 * 4 * 24),
         // Widths of whole 4-tile runs read through padded lines: 16 tiles a row over 3 blocks,
         // 8 a row (two rows per 16 lanes), 12 a row (blocks starting mid-row) with a partial
         // last tile row.
@@ -24,8 +29,11 @@ struct WinogradConvolutionTests {
         Case(batch: 1, cin: 36, h: 9, w: 48, cout: 32, bias: false),
         // Few tile blocks and many workers: the block's output channels are split too.
         Case(batch: 1, cin: 48, h: 16, w: 16, cout: 90, threads: 8),
-        // Several blocks of output channels (the input transformed once per block).
+        // Workers splitting the output channels, each through several U of 4 slivers (the
+        // smallest) with a short last one.
         Case(batch: 2, cin: 64, h: 10, w: 14, cout: 100, filterBudget: 36 * 64 * 4 * 24, threads: 3),
+        // Output channels split, 32 tiles (the UNet's 16x16 level), several chunks.
+        Case(batch: 2, cin: 260, h: 16, w: 16, cout: 45),
     ]
 
     @Test(arguments: cases)
@@ -72,8 +80,8 @@ struct WinogradConvolutionTests {
         #expect(accepts(2, 320, 32, 32, 320))
         #expect(accepts(1, 512, 64, 64, 512))
         #expect(accepts(1, 512, 32, 32, 512))    // 64 tiles
-        #expect(!accepts(2, 640, 16, 16, 640))   // 32 tiles: the direct GEMM is as fast
-        #expect(!accepts(2, 1280, 8, 8, 1280))
+        #expect(accepts(2, 640, 16, 16, 640))    // 32 tiles
+        #expect(!accepts(2, 1280, 8, 8, 1280))   // 8 tiles: the filter transforms cost more
         #expect(!accepts(1, 128, 64, 64, 3))    // 3 output channels
         #expect(!accepts(1, 4, 64, 64, 512))    // 4 input channels
         #expect(!accepts(2, 320, 64, 64, 320, stride: 2))

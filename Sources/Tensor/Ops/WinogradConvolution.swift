@@ -12,7 +12,9 @@ import TensorKernels
 /// layout, run the 36 GEMMs into their M, and transform M into the output. When the input would
 /// be transformed more than once (several blocks of output channels, or a block's channels split
 /// between workers) it is transformed once into a shared buffer if that fits
-/// `maxSharedInputBytes`, else again per block, which costs little against the GEMMs.
+/// `maxSharedInputBytes`, else again per block, which costs little against the GEMMs. With fewer
+/// tile blocks than two per worker and the input shared, workers split the output channels
+/// instead and each transforms its own filters a few slivers at a time (`convolveByRows`).
 ///
 /// The GEMMs run in f32 whatever the weight type: transformed operands rounded to bf16 would
 /// carry the rounding through transforms with coefficients up to 8 (bf16 weights are widened
@@ -20,17 +22,20 @@ import TensorKernels
 enum WinogradConvolution {
     /// Bytes of transformed filters made at once (one block of output channels).
     static let maxFilterBytes = 24 << 20
-    /// The input transformed once for all blocks of output channels, up to this size.
-    static let maxSharedInputBytes = 16 << 20
+    /// The input transformed once for all blocks of output channels, up to this size (24 MB: the
+    /// UNet's 16x16 convolutions of 1920 channels at 32 tiles, 17.7 MB, split their output
+    /// channels between workers).
+    static let maxSharedInputBytes = 24 << 20
     /// At most this many output channels per block, which bounds each worker's M (36·rows·64 floats).
     static let maxBlockRows = 516
-    /// Fewer tiles than this and the transforms (the filters' above all, made per call) and the
-    /// GEMMs' half-empty 64-tile panels cost what the multiplies save. Measured on Zen 4
-    /// (TensorBenchmark): with f32 weights 2.2x the direct GEMM at 64 tiles, no faster at 32;
-    /// against the bf16 direct GEMM (f16/bf16/q8_0 weights at the `avx512` level), no faster at
-    /// 64 tiles, 1.3-1.8x from 128. At `avx512f` every weight is packed in f32 and takes the f32 bound.
-    static let minimumTiles = 64
-    static let minimumTilesForEncodedWeights = 128
+    /// Fewer tiles than this and the transforms (the filters' above all, made per call) cost what
+    /// the multiplies save. Measured on Zen 4 (TensorBenchmark, 2 threads, `convolveByRows`):
+    /// with f32 weights 1.5-1.9x the direct GEMM at 32 tiles (2x640x16x16, 2x1280x16x16), 0.5x
+    /// at 8; against the bf16 direct GEMM (f16/bf16/q8_0 weights at the `avx512` level) 0.7-1.0x
+    /// at 32 tiles, 1.13x at 64, 1.3x at 128. At `avx512f` every weight is packed in f32 and
+    /// takes the f32 bound.
+    static let minimumTiles = 32
+    static let minimumTilesForEncodedWeights = 64
     /// Fewer channels than this and the transforms dominate.
     static let minimumChannels = 32
 
@@ -60,14 +65,16 @@ enum WinogradConvolution {
         let tileBlocks = (tiles + blockTiles - 1) / blockTiles
         let chunks = (cin + chunk - 1) / chunk
 
-        // Output-channel blocks of whole slivers, as even as the filter budget allows.
-        let rowsWithinBudget = max(mr, min(maxBlockRows, filterBudget / (positions * cin * 4)) / mr * mr)
+        // Output-channel blocks of whole slivers, as even as the filter budget allows; with few
+        // tile blocks the workers split each block's rows, so blocks are whole rounds of slivers.
+        let threads = Parallel.threadCount
+        let unit = tileBlocks >= 2 * threads ? mr : mr * threads
+        let rowsWithinBudget = max(unit, min(maxBlockRows, filterBudget / (positions * cin * 4)) / unit * unit)
         let coutBlocks = (cout + rowsWithinBudget - 1) / rowsWithinBudget
         let blockRows = ((cout + coutBlocks - 1) / coutBlocks + mr - 1) / mr * mr
         let filterBytes = positions * AVX512Winograd.positionBytes(rows: blockRows, cin: cin)
 
         // Workers split tile blocks, and also the block's rows when tile blocks are too few.
-        let threads = Parallel.threadCount
         let slivers = (blockRows + mr - 1) / mr
         let rowParts = tileBlocks >= 2 * threads ? 1 : min(slivers, (2 * threads + tileBlocks - 1) / tileBlocks)
         let partRows = (slivers + rowParts - 1) / rowParts * mr
@@ -86,8 +93,6 @@ enum WinogradConvolution {
         let p = AVX512Gemm.Precision(weight.precision)
         let packedWeight = weight.packedBuffer(p, width: mr)
         defer { withExtendedLifetime(packedWeight) {} }
-        let u = LargeBlockHeap.shared.allocate(filterBytes)
-        defer { LargeBlockHeap.shared.free(u, bytes: filterBytes) }
         let sharedBytes = sharesInput ? sharedInputFloats * 4 : 0
         let shared = sharesInput ? LargeBlockHeap.shared.allocate(sharedBytes).assumingMemoryBound(to: Float.self) : nil
         defer { if let shared { LargeBlockHeap.shared.free(shared, bytes: sharedBytes) } }
@@ -135,6 +140,18 @@ enum WinogradConvolution {
             }
         }
 
+        if let shared, tileBlocks < 2 * threads {
+            // Too few tile blocks to go round the workers: split the output channels instead.
+            weight.withFilters(packed: packedWeight?.operand) { source in
+                convolveByRows(
+                    shared: shared, tiles: tiles, geometry: g, cout: cout, source: source, bias: bias, output: output,
+                    filterBudget: min(workerFilterBytes, filterBudget))
+            }
+            return
+        }
+
+        let u = LargeBlockHeap.shared.allocate(filterBytes)
+        defer { LargeBlockHeap.shared.free(u, bytes: filterBytes) }
         weight.withFilters(packed: packedWeight?.operand) { source in
             for r0 in stride(from: 0, to: cout, by: blockRows) {
                 let rows = min(blockRows, cout - r0)
@@ -182,6 +199,77 @@ enum WinogradConvolution {
                                 firstChannel: r0 + m0, groups: block.groups, bias: bias, plane: plane, w: g.w,
                                 into: output, scratch: scratch.transform)
                         }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Bytes of each worker's own transformed filters in `convolveByRows`: a few slivers of
+    /// output channels, so U stays in cache between its transform and its 36 GEMMs.
+    static let workerFilterBytes = 4 << 20
+
+    /// The convolution for few tiles (the UNet's 16x16 level at 256x256: 32 tiles): with the input
+    /// already transformed into `shared`, each worker takes a contiguous share of the output
+    /// channels and, a few slivers at a time, transforms their filters into its own U, runs the
+    /// GEMMs over every tile block and transforms the output. Workers never wait on each other,
+    /// and U is written and read while it is in cache instead of going through memory once per
+    /// block of the whole layer's filters.
+    private static func convolveByRows(
+        shared: UnsafeMutablePointer<Float>, tiles: Int, geometry g: ConvGeometry, cout: Int,
+        source: AVX512Winograd.WeightSource, bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
+        filterBudget: Int
+    ) {
+        let mr = PackedOperand.rowSliver, blockTiles = AVX512Winograd.blockTiles, chunk = AVX512Winograd.channelChunk
+        let positions = AVX512Winograd.positions, panelsFloats = positions * AVX512Winograd.panelFloats
+        let cin = g.cin, plane = g.h * g.w
+        let tileBlocks = (tiles + blockTiles - 1) / blockTiles
+        let chunks = (cin + chunk - 1) / chunk
+        let slivers = (cout + mr - 1) / mr
+        // Rows per U: within the budget, but at least 4 slivers (the 24x16 kernel's height, so
+        // that a block of 16 or 32 tiles still fills whole micro-tiles).
+        let rows = min(slivers, max(4, filterBudget / (positions * cin * 4 * mr))) * mr
+        let filterBytes = positions * AVX512Winograd.positionBytes(rows: rows, cin: cin)
+        let workspace = Workspace(
+            panels: 0, m: positions * rows * blockTiles,
+            gemm: AVX512Gemm.scratchBytes(precision: .float32, m: rows, n: blockTiles, k: chunk) / 4,
+            staging: 0)
+        Parallel.forEach(slivers) { range in
+            let u = LargeBlockHeap.shared.allocate(filterBytes)
+            defer { LargeBlockHeap.shared.free(u, bytes: filterBytes) }
+            workspace.with { scratch in
+                for s0 in stride(from: range.lowerBound, to: range.upperBound, by: rows / mr) {
+                    let count = min(rows / mr, range.upperBound - s0)
+                    let r0 = s0 * mr, m = min(count * mr, cout - r0)
+                    AVX512Winograd.transformWeights(
+                        source, cout: cout, cin: cin, firstRow: r0, blockRows: rows, slivers: 0..<count, into: u)
+                    for index in 0..<tileBlocks {
+                        let t0 = index * blockTiles, n = min(blockTiles, tiles - t0)
+                        let groups = scratch.groups, groupCount = (n + 15) / 16
+                        for i in 0..<groupCount {
+                            groups[i] = AVX512Winograd.TileGroup(
+                                first: t0 + 16 * i, count: min(16, n - 16 * i), h: g.h, w: g.w, inputImage: cin * plane,
+                                outputImage: cout * plane)
+                        }
+                        for chunkIndex in 0..<chunks {
+                            let c0 = chunkIndex * chunk, kb = min(chunk, cin - c0)
+                            let v = shared + (index * chunks + chunkIndex) * panelsFloats
+                            for position in 0..<positions {
+                                let a = AVX512Winograd.weightOperand(u, position: position, rows: rows, cin: cin)
+                                    .advanced(byK: c0)
+                                let b = PackedOperand(
+                                    base: v + position * AVX512Winograd.panelFloats, precision: .float32,
+                                    outer: blockTiles, k: kb, width: blockTiles)
+                                AVX512Gemm.multiply(
+                                    precision: .float32, m: m, n: n, k: kb, alpha: 1, a: .packed(a), b: .packed(b),
+                                    beta: c0 == 0 ? 0 : 1, c: scratch.m + position * rows * blockTiles, ldc: blockTiles,
+                                    scratch: UnsafeMutableRawPointer(scratch.gemm))
+                            }
+                        }
+                        AVX512Winograd.transformOutput(
+                            m: scratch.m, positionStride: rows * blockTiles, rows: 0..<m, firstChannel: r0,
+                            groups: UnsafeBufferPointer(rebasing: groups[0..<groupCount]), bias: bias, plane: plane,
+                            w: g.w, into: output, scratch: scratch.transform)
                     }
                 }
             }
