@@ -213,7 +213,7 @@ struct Tile {
     let cols: Int
     let accumulate: Bool
     let alpha: Float
-    /// A 6x64 scratch for tiles cut by the matrix edge.
+    /// A 6x64 scratch (also a 12x32 or 24x16 one) for tiles cut by the matrix edge.
     let edge: UnsafeMutablePointer<Float>
 }
 

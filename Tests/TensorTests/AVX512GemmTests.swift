@@ -4,9 +4,9 @@ import Testing
 @testable import Tensor
 
 /// Our packed AVX-512 GEMM (f32 FMA and bf16 `vdpbf16ps`) against Double references, at shapes
-/// that cut every blocking edge: micro-tile (6x64), K block (128 f32 / 256 bf16, odd K for the
-/// bf16 pairs), row block (144) and column panel (4096); all four transpose combinations;
-/// alpha and beta.
+/// that cut every blocking edge: micro-tile (6x64, and 12x32 / 24x16 for slivers of at most 32 /
+/// 16 columns), K block (128 f32 / 256 bf16, odd K for the bf16 pairs), row block (144) and
+/// column panel (4096); all four transpose combinations; alpha and beta.
 @Suite(.enabled(if: CPUKernels.detected == .avx512, "needs AVX-512 BF16"))
 struct AVX512GemmTests {
     struct Case: CustomTestStringConvertible, Sendable {
