@@ -30,6 +30,17 @@ extension AVX512Gemm {
                 let src = a.base + (k + p) * a.stride + row
                 for r in 0..<rows { dst[p * mr + r] = src[r] }
             }
+        } else if rows == mr {
+            // A whole sliver (activation rows of a linear layer): the six rows side by side, one
+            // k per step, so the stores run sequentially.
+            let s0 = a.base + row * a.stride + k, s1 = s0 + a.stride, s2 = s1 + a.stride
+            let s3 = s2 + a.stride, s4 = s3 + a.stride, s5 = s4 + a.stride
+            var out = dst
+            for p in 0..<kb {
+                out[0] = s0[p]; out[1] = s1[p]; out[2] = s2[p]
+                out[3] = s3[p]; out[4] = s4[p]; out[5] = s5[p]
+                out += mr
+            }
         } else {
             for r in 0..<rows {
                 let src = a.base + (row + r) * a.stride + k
