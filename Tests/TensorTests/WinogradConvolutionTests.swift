@@ -88,6 +88,25 @@ struct WinogradConvolutionTests {
         #expect(!accepts(2, 320, 64, 64, 320, pad: 0))
     }
 
+    /// f16 weights at the `avx512` level multiply directly in bf16, twice the f32 rate: Winograd
+    /// (f32 GEMMs) from 64 tiles; at `avx512f` they are packed in f32 and take the f32 bound.
+    @Test func encodedWeightsNeedMoreTiles() throws {
+        let (stored, _) = try encodedWeight(pseudoRandomTensor([64, 64, 3, 3], seed: 70), as: .f16)
+        let weight = try WeightMatrix(stored)
+        func accepts(_ batch: Int, _ size: Int) -> Bool {
+            let geometry = ConvGeometry(
+                cin: 64, h: size, w: size, kh: 3, kw: 3, strideY: 1, strideX: 1, padTop: 1, padLeft: 1, ho: size, wo: size)
+            return WinogradConvolution.accepts(geometry, cout: 64, batch: batch, weight: weight)
+        }
+        WeightMatrix.withEncodedWeightPrecision(.bfloat16) {
+            CPUKernels.withLevel(.avx512) {
+                #expect(accepts(1, 32))     // 64 tiles
+                #expect(!accepts(2, 16))    // 32 tiles
+            }
+            CPUKernels.withLevel(.avx512f) { #expect(accepts(2, 16)) }
+        }
+    }
+
     /// And `conv2d` agrees with it end to end (64 tiles).
     @Test func conv2dMatchesReferenceThroughWinograd() {
         let x = pseudoRandomTensor([1, 32, 32, 32], seed: 67)
