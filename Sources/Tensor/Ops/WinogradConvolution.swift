@@ -104,16 +104,9 @@ enum WinogradConvolution {
         {
             let t0 = index * blockTiles, n = min(blockTiles, tiles - t0)
             if let last, last.first == t0 { return last }
-            let groups = scratch.groups
-            let groupCount = (n + 15) / 16
-            for i in 0..<groupCount {
-                groups[i] = AVX512Winograd.TileGroup(
-                    first: t0 + 16 * i, count: min(16, n - 16 * i), h: g.h, w: g.w, inputImage: cin * plane,
-                    outputImage: cout * plane)
-            }
+            let groups = tileGroups(block: index, tiles: tiles, geometry: g, cout: cout, into: scratch.groups)
             let block = AVX512Winograd.TileBlock(
-                first: t0, count: n, h: g.h, w: g.w, inputImage: cin * plane,
-                groups: UnsafeBufferPointer(rebasing: groups[0..<groupCount]))
+                first: t0, count: n, h: g.h, w: g.w, inputImage: cin * plane, groups: groups)
             last = block
             return block
         }
@@ -180,19 +173,10 @@ enum WinogradConvolution {
                                     v = scratch.panels
                                     transformInput(block, chunk: chunkIndex, into: v, scratch)
                                 }
-                                for position in 0..<positions {
-                                    let a = AVX512Winograd.weightOperand(
-                                        u, position: position, rows: blockRows, cin: cin
-                                    ).advanced(bySlivers: s0).advanced(byK: c0)
-                                    let b = PackedOperand(
-                                        base: v + position * AVX512Winograd.panelFloats, precision: .float32,
-                                        outer: blockTiles, k: kb, width: blockTiles)
-                                    AVX512Gemm.multiply(
-                                        precision: .float32, m: m1 - m0, n: block.count, k: kb, alpha: 1,
-                                        a: .packed(a), b: .packed(b), beta: c0 == 0 ? 0 : 1,
-                                        c: scratch.m + position * partRows * blockTiles, ldc: blockTiles,
-                                        scratch: UnsafeMutableRawPointer(scratch.gemm))
-                                }
+                                multiplyPositions(
+                                    positions, u: u, uRows: blockRows, cin: cin, firstSliver: s0, rows: m1 - m0,
+                                    chunk: c0..<(c0 + kb), v: v, tiles: block.count, into: scratch.m,
+                                    mRows: partRows, scratch: scratch.gemm)
                             }
                             AVX512Winograd.transformOutput(
                                 m: scratch.m, positionStride: partRows * blockTiles, rows: 0..<(m1 - m0),
@@ -244,35 +228,60 @@ enum WinogradConvolution {
                     AVX512Winograd.transformWeights(
                         source, cout: cout, cin: cin, firstRow: r0, blockRows: rows, slivers: 0..<count, into: u)
                     for index in 0..<tileBlocks {
-                        let t0 = index * blockTiles, n = min(blockTiles, tiles - t0)
-                        let groups = scratch.groups, groupCount = (n + 15) / 16
-                        for i in 0..<groupCount {
-                            groups[i] = AVX512Winograd.TileGroup(
-                                first: t0 + 16 * i, count: min(16, n - 16 * i), h: g.h, w: g.w, inputImage: cin * plane,
-                                outputImage: cout * plane)
-                        }
+                        let n = min(blockTiles, tiles - index * blockTiles)
+                        let groups = tileGroups(block: index, tiles: tiles, geometry: g, cout: cout, into: scratch.groups)
                         for chunkIndex in 0..<chunks {
                             let c0 = chunkIndex * chunk, kb = min(chunk, cin - c0)
-                            let v = shared + (index * chunks + chunkIndex) * panelsFloats
-                            for position in 0..<positions {
-                                let a = AVX512Winograd.weightOperand(u, position: position, rows: rows, cin: cin)
-                                    .advanced(byK: c0)
-                                let b = PackedOperand(
-                                    base: v + position * AVX512Winograd.panelFloats, precision: .float32,
-                                    outer: blockTiles, k: kb, width: blockTiles)
-                                AVX512Gemm.multiply(
-                                    precision: .float32, m: m, n: n, k: kb, alpha: 1, a: .packed(a), b: .packed(b),
-                                    beta: c0 == 0 ? 0 : 1, c: scratch.m + position * rows * blockTiles, ldc: blockTiles,
-                                    scratch: UnsafeMutableRawPointer(scratch.gemm))
-                            }
+                            multiplyPositions(
+                                positions, u: u, uRows: rows, cin: cin, firstSliver: 0, rows: m, chunk: c0..<(c0 + kb),
+                                v: shared + (index * chunks + chunkIndex) * panelsFloats, tiles: n, into: scratch.m,
+                                mRows: rows, scratch: scratch.gemm)
                         }
                         AVX512Winograd.transformOutput(
                             m: scratch.m, positionStride: rows * blockTiles, rows: 0..<m, firstChannel: r0,
-                            groups: UnsafeBufferPointer(rebasing: groups[0..<groupCount]), bias: bias, plane: plane,
+                            groups: groups, bias: bias, plane: plane,
                             w: g.w, into: output, scratch: scratch.transform)
                     }
                 }
             }
+        }
+    }
+
+    /// The `TileGroup`s of tile block `block` (64 tiles, 16 per group), written to `groups`.
+    private static func tileGroups(
+        block: Int, tiles: Int, geometry g: ConvGeometry, cout: Int,
+        into groups: UnsafeMutableBufferPointer<AVX512Winograd.TileGroup>
+    ) -> UnsafeBufferPointer<AVX512Winograd.TileGroup> {
+        let t0 = block * AVX512Winograd.blockTiles, n = min(AVX512Winograd.blockTiles, tiles - t0)
+        let count = (n + 15) / 16, plane = g.h * g.w
+        for i in 0..<count {
+            groups[i] = AVX512Winograd.TileGroup(
+                first: t0 + 16 * i, count: min(16, n - 16 * i), h: g.h, w: g.w, inputImage: g.cin * plane,
+                outputImage: cout * plane)
+        }
+        return UnsafeBufferPointer(rebasing: groups[0..<count])
+    }
+
+    /// The GEMMs of one tile block and one chunk of input channels, for every position ξ:
+    /// M_ξ[rows, tiles] (+)= U_ξ[rows, chunk] · V_ξ[chunk, tiles], overwriting M on the first
+    /// chunk. U holds `uRows` output channels (the rows start at sliver `firstSliver`), V is the
+    /// block's panels for the chunk, M has `mRows` rows of 64 tiles per position.
+    private static func multiplyPositions(
+        _ positions: Int, u: UnsafeRawPointer, uRows: Int, cin: Int, firstSliver: Int, rows: Int, chunk: Range<Int>,
+        v: UnsafePointer<Float>, tiles: Int, into m: UnsafeMutablePointer<Float>, mRows: Int,
+        scratch: UnsafeMutablePointer<Float>
+    ) {
+        let blockTiles = AVX512Winograd.blockTiles
+        for position in 0..<positions {
+            let a = AVX512Winograd.weightOperand(u, position: position, rows: uRows, cin: cin)
+                .advanced(bySlivers: firstSliver).advanced(byK: chunk.lowerBound)
+            let b = PackedOperand(
+                base: v + position * AVX512Winograd.panelFloats, precision: .float32, outer: blockTiles, k: chunk.count,
+                width: blockTiles)
+            AVX512Gemm.multiply(
+                precision: .float32, m: rows, n: tiles, k: chunk.count, alpha: 1, a: .packed(a), b: .packed(b),
+                beta: chunk.lowerBound == 0 ? 0 : 1, c: m + position * mRows * blockTiles, ldc: blockTiles,
+                scratch: UnsafeMutableRawPointer(scratch))
         }
     }
 
