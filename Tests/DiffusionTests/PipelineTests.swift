@@ -28,8 +28,10 @@ import Testing
         return o
     }
 
-    /// The feed-forward runs large inputs in row chunks to bound its intermediates; that must not
-    /// change a value.
+    /// The feed-forward runs large inputs in row chunks to bound its intermediates; with our own
+    /// GEMMs that must not change a value. At the `generic` level OpenBLAS's sum for a row may
+    /// depend on the shape of the GEMM it is in (its blocking and edge kernels), so there the
+    /// chunks agree to rounding only (measured 1.2e-7, one ulp, on Zen 2).
     @Test func feedForwardInRowChunksEqualsOneShot() throws {
         let p = try #require(PipelineTests.pipeline)
         let ff = try FeedForward(p.checkpoint.index.weights()["model.diffusion_model.input_blocks.1.1.transformer_blocks.0.ff"])
@@ -38,7 +40,12 @@ import Testing
         let chunked = ff(x, adding: residual, rowChunk: 512)
         let whole = ff(x, adding: residual, rowChunk: .max)
         #expect(chunked.shape == whole.shape)
-        #expect(chunked.scalars == whole.scalars)
+        if CPUKernels.active == .generic {
+            let apart = zip(chunked.scalars, whole.scalars).map { abs($0 - $1) }.max() ?? .infinity
+            #expect(apart <= 1e-6, "\(apart)")
+        } else {
+            #expect(chunked.scalars == whole.scalars)
+        }
         // The residual is the caller's: accumulating into it must not change it (copy on write),
         // and the result is residual + projOut(GEGLU(projIn(x))).
         let reference = ff.projOut(ff.projIn(x).geglu()) + residual
