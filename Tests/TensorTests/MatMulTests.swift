@@ -88,9 +88,32 @@ import Testing
         #expect(y.scalars == flat.scalars)
     }
 
+    /// An f32 weight that sits Float-aligned in its file is multiplied where it lies; one at an
+    /// odd offset (a safetensors header may have any length) is copied per tile. Both give the
+    /// dense weight's product.
+    @Test func f32WeightsInTheirFileAreUsedInPlaceWhenAligned() throws {
+        let w = pseudoRandomTensor([40, 64], seed: 85)
+        let x = pseudoRandomTensor([70, 64], seed: 86)
+        let bytes = w.scalars.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) }
+        // The weight after a 4-byte and after a 6-byte header.
+        func stored(at offset: Int) -> StoredTensor {
+            let file = MappedFile(name: "offset\(offset).safetensors", data: [UInt8](repeating: 0, count: offset) + bytes)
+            let view = UnsafeRawBufferPointer(rebasing: file.bytes[offset...])
+            return StoredTensor(name: "w@\(offset)", dtype: .f32, shape: w.shape, bytes: view, file: file)
+        }
+        let aligned = stored(at: 4), unaligned = stored(at: 6)
+        #expect(aligned.alignedFloat32Elements.map(UnsafeRawPointer.init) == aligned.file.bytes.baseAddress.map { $0 + 4 })
+        #expect(unaligned.alignedFloat32Elements == nil)
+        let expected = linear(x, weight: WeightMatrix(w))
+        for s in [aligned, unaligned] {
+            let actual = linear(x, weight: try WeightMatrix(s))
+            #expect(nmse(actual, expected) <= 1e-12, "\(s.name): \(describeDifference(actual, expected))")
+        }
+    }
+
     /// f16/bf16/q8_0 weights decoded per tile must give the product with the decoded (rounded)
-    /// weights. 1100 × 1024 spans two decode tiles of `WeightMatrix.decodeTileFloats`.
-    @Test(arguments: [DType.f16, .bf16, .q8_0, .f32], [(7, 64, 40), (3, 1024, 1100)])
+    /// weights. 2100 × 2048 spans two decode tiles of `WeightMatrix.decodeTileFloats`.
+    @Test(arguments: [DType.f16, .bf16, .q8_0, .f32], [(7, 64, 40), (3, 2048, 2100)])
     func linearWithEncodedWeightsMatchesDecodedReference(dtype: DType, shape: (Int, Int, Int)) throws {
         let (m, inFeatures, outFeatures) = shape
         let x = pseudoRandomTensor([m, inFeatures], seed: 13)

@@ -25,6 +25,16 @@ public struct StoredTensor: @unchecked Sendable {
     /// Number of elements.
     public var count: Int { shape.reduce(1, *) }
 
+    /// The elements in place, for an f32 tensor that sits Float-aligned in its mapping (any
+    /// safetensors file whose header length is a multiple of 4, as its writers pad it; GGUF
+    /// aligns every tensor); nil otherwise. Valid while this value (and so its file) lives.
+    public var alignedFloat32Elements: UnsafePointer<Float>? {
+        guard dtype == .f32, let base = bytes.baseAddress, Int(bitPattern: base) % MemoryLayout<Float>.alignment == 0 else {
+            return nil
+        }
+        return base.assumingMemoryBound(to: Float.self)
+    }
+
     /// Decodes every element to Float32 (dequantizing block formats exactly as ggml does).
     /// - Throws: `WeightError.unsupportedDType` for `bool` tensors.
     public func toTensor() throws -> Tensor {

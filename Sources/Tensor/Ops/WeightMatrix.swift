@@ -9,7 +9,7 @@ import Foundation
 /// released, so the model costs its packed size. Otherwise encoded weights are never expanded as
 /// a whole: `multiply` decodes a tile of rows at a time into a pooled scratch buffer of about
 /// `decodeTileFloats` Floats and runs sgemm on the tile, so a model in f16 or q8_0 costs its file
-/// size in memory plus a few MB per worker.
+/// size in memory plus 16 MB per worker; an f32 weight is multiplied where it lies in its file.
 public struct WeightMatrix: Sendable {
     /// Where the elements live.
     public enum Storage: Sendable {
@@ -30,9 +30,10 @@ public struct WeightMatrix: Sendable {
     /// Input features per output (the product of the remaining dimensions).
     public let columns: Int
 
-    /// Floats of one decoded tile (4 MB): large enough that sgemm runs near peak on the tile,
-    /// small enough to stay in the last-level cache while it is used.
-    public static let decodeTileFloats = 1 << 20
+    /// Floats of one decoded tile (16 MB): enough rows that OpenBLAS packs the activations of a
+    /// convolution's GEMM a few times per call rather than a dozen (at 4 MB, a 1280-channel 3x3
+    /// had 91-row tiles; Zen 2: f16 2x1280x16x16 107 -> 125 GFLOP/s, VAE 512-channel 107 -> 131).
+    public static let decodeTileFloats = 1 << 22
 
     /// A weight held as Float32.
     public init(_ tensor: Tensor) {
@@ -160,26 +161,37 @@ extension WeightMatrix {
         // by the decode scratch. Splitting W's rows first means workers read (and decode)
         // disjoint parts of the weight.
         var rowTile = rows
-        if case .stored = storage { rowTile = max(1, min(rows, WeightMatrix.decodeTileFloats / columns)) }
+        if case .stored(let stored) = storage, stored.alignedFloat32Elements == nil {
+            rowTile = max(1, min(rows, WeightMatrix.decodeTileFloats / columns))
+        }
         if (rows + rowTile - 1) / rowTile < threads { rowTile = min(rowTile, max(16, (rows + threads - 1) / threads)) }
         let rowTiles = (rows + rowTile - 1) / rowTile
         // Few row tiles (e.g. a 4-channel output conv): split the activation dimension too.
         let countChunks = max(1, min((threads + rowTiles - 1) / rowTiles, count / 32))
         let items = rowTiles * countChunks
 
+        // Float32 elements read where they lie, each worker item its own block of the product.
+        func multiplyInPlace(_ w: UnsafePointer<Float>) {
+            Parallel.forEach(items) { range in
+                for item in range {
+                    let (r0, r1, c0, c1) = bounds(item, rowTile, countChunks, count)
+                    product(
+                        layout, weightTile: w + r0 * columns, rowRange: r0..<r1, countRange: c0..<c1,
+                        activations, activationStride, output, outputStride, beta, precision)
+                }
+            }
+        }
+
         switch storage {
         case .dense(let tensor):
             tensor.withUnsafeBufferPointer { pw in
                 guard let w = pw.baseAddress else { return }
-                Parallel.forEach(items) { range in
-                    for item in range {
-                        let (r0, r1, c0, c1) = bounds(item, rowTile, countChunks, count)
-                        product(
-                            layout, weightTile: w + r0 * columns, rowRange: r0..<r1, countRange: c0..<c1,
-                            activations, activationStride, output, outputStride, beta, precision)
-                    }
-                }
+                multiplyInPlace(w)
             }
+        case .stored(let stored) where stored.alignedFloat32Elements != nil:
+            // An f32 weight in its file needs no decoding: copying each tile per use cost 11 % of
+            // an f32 UNet step on Zen 2 (perf), for nothing.
+            if let w = stored.alignedFloat32Elements { withExtendedLifetime(stored) { multiplyInPlace(w) } }
         case .stored(let stored):
             Parallel.forEach(items) { range in
                 ScratchBuffers.withBuffer(count: rowTile * columns) { tile in
