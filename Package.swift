@@ -17,8 +17,14 @@ let avx512Settings: [SwiftSetting] = swiftSettings + [
         ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512bf16", "-mavx512vnni", "-mf16c", "-mfma"]
             .flatMap { ["-Xcc", $0] })
 ]
+// The same arrangement for the AVX2/FMA/F16C kernels (the `avx2` level: Haswell, Zen 1 and
+// later, the usual CPU-only host).
+let avx2Settings: [SwiftSetting] = swiftSettings + [
+    .unsafeFlags(["-mavx2", "-mfma", "-mf16c"].flatMap { ["-Xcc", $0] })
+]
 #else
 let avx512Settings: [SwiftSetting] = swiftSettings
+let avx2Settings: [SwiftSetting] = swiftSettings
 #endif
 
 let package = Package(
@@ -46,7 +52,10 @@ let package = Package(
         .target(name: "CSIMD"),
         .target(name: "SIMDMath", swiftSettings: swiftSettings),
         .target(name: "TensorKernels", dependencies: ["CSIMD", "SIMDMath"], swiftSettings: avx512Settings),
-        .target(name: "Tensor", dependencies: ["CBLAS", "CSIMD", "SIMDMath", "TensorKernels"], swiftSettings: swiftSettings),
+        .target(name: "TensorKernelsAVX2", dependencies: ["CSIMD", "SIMDMath"], swiftSettings: avx2Settings),
+        .target(
+            name: "Tensor", dependencies: ["CBLAS", "CSIMD", "SIMDMath", "TensorKernels", "TensorKernelsAVX2"],
+            swiftSettings: swiftSettings),
         .target(name: "Samplers", dependencies: ["Tensor"], swiftSettings: swiftSettings),
         .target(name: "Diffusion", dependencies: ["Tensor", "Samplers", "CPNG", "CTurboJPEG"], swiftSettings: swiftSettings),
         .target(

@@ -272,7 +272,7 @@ struct AVX512GemmTests {
 
     /// Levels are ordered; `avx512f` (AVX-512 without BF16) never gets bf16 arithmetic.
     @Test func avx512fLevelIsBetweenAndHasNoBFloat16() {
-        #expect(KernelLevel.allCases.sorted() == [.generic, .avx512f, .avx512])
+        #expect(KernelLevel.allCases.sorted() == [.generic, .avx2, .avx512f, .avx512])
         #expect(KernelLevel(rawValue: "avx512f") == .avx512f)
         CPUKernels.withLevel(.avx512f) {
             #expect(CPUKernels.active == min(.avx512f, CPUKernels.detected))

@@ -66,5 +66,10 @@ SD_AVX512 void sd_mask_scatter_ps(float *base, uint16_t mask, __m512i idx, __m51
 // The lanes of the 32 floats a then b that idx picks (vpermt2ps).
 SD_AVX512 __m512 sd_permutex2var_ps(__m512 a, __m512i idx, __m512 b) { return _mm512_permutex2var_ps(a, idx, b); }
 
+#define SD_AVX2 static inline __attribute__((always_inline, target("avx2,fma,f16c")))
+
+// 8 halfs to 8 floats (vcvtph2ps, VEX-encoded: Haswell, Zen 1 and later).
+SD_AVX2 __m256 sd_cvtph_ps256(__m128i h) { return _mm256_cvtph_ps(h); }
+
 #endif  // __x86_64__
 #endif  // CSIMD_H

@@ -1,4 +1,5 @@
 import TensorKernels
+import TensorKernelsAVX2
 
 /// Decoding of every stored element type to Float32.
 ///
@@ -16,11 +17,13 @@ public enum Dequantization {
         case .f16:
             #if arch(x86_64)
             if CPUKernels.active >= .avx512f { return AVX512Convert.halfToFloat(source, count: count, into: destination) }
+            if CPUKernels.active >= .avx2 { return AVX2Convert.halfToFloat(source, count: count, into: destination) }
             #endif
             convert(source, as: UInt16.self, count: count, into: destination) { halfToFloat($0) }
         case .bf16:
             #if arch(x86_64)
             if CPUKernels.active >= .avx512f { return AVX512Convert.bfloatToFloat(source, count: count, into: destination) }
+            if CPUKernels.active >= .avx2 { return AVX2Convert.bfloatToFloat(source, count: count, into: destination) }
             #endif
             convert(source, as: UInt16.self, count: count, into: destination) { Float(bitPattern: UInt32($0) << 16) }
         case .f64: convert(source, as: Double.self, count: count, into: destination) { Float($0) }

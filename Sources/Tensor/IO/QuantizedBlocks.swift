@@ -1,3 +1,5 @@
+import TensorKernelsAVX2
+
 /// Dequantization of the GGUF block formats, bit-exact with ggml's `dequantize_row_*` and with the
 /// `gguf` Python package.
 ///
@@ -13,6 +15,10 @@ public enum QuantizedBlocks {
     ) {
         precondition(count % dtype.blockSize == 0, "QuantizedBlocks.decode: \(count) elements of \(dtype)")
         let blocks = count / dtype.blockSize
+        #if arch(x86_64)
+        // The generic-level GEMMs decode q8_0 weights tile by tile on every use.
+        if dtype == .q8_0, CPUKernels.active >= .avx2 { return AVX2Convert.q8_0(source, blocks: blocks, into: destination) }
+        #endif
         let kernel: (UnsafeRawPointer, UnsafeMutablePointer<Float>) -> Void
         switch dtype {
         case .q4_0: kernel = q4_0

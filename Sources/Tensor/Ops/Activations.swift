@@ -1,6 +1,7 @@
 import Foundation
 import SIMDMath
 import TensorKernels
+import TensorKernelsAVX2
 
 /// Activation functions: SiLU, GELU (erf and tanh forms), quick-GELU and the fused GEGLU of SD's
 /// transformer feed-forward.
@@ -43,6 +44,7 @@ extension Tensor {
             Parallel.forEach(rows, minChunk: Swift.max(1, transcendentalMinChunk / Swift.max(1, width))) { range in
                 #if arch(x86_64)
                 if level >= .avx512f { return AVX512Activations.geglu(x, out, rows: range, width: width) }
+                if level >= .avx2 { return AVX2Activations.geglu(x, out, rows: range, width: width) }
                 #endif
                 SIMDMath.gegluRows(x, out, rows: range, width: width)
             }

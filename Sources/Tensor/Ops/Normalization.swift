@@ -1,6 +1,7 @@
 import Foundation
 import SIMDMath
 import TensorKernels
+import TensorKernelsAVX2
 
 /// Group normalization and layer normalization.
 ///
@@ -102,6 +103,7 @@ extension Tensor {
     static func meanAndVariance(_ x: UnsafePointer<Float>, _ n: Int) -> (Double, Double) {
         #if arch(x86_64)
         if CPUKernels.active >= .avx512f { return AVX512Rows.meanAndVariance(x, n) }
+        if CPUKernels.active >= .avx2 { return AVX2Rows.meanAndVariance(x, n) }
         #endif
         return SIMDMath.meanAndVariance(x, n)
     }
@@ -112,6 +114,7 @@ extension Tensor {
     ) {
         #if arch(x86_64)
         if CPUKernels.active >= .avx512f { return AVX512Rows.affineRow(src, dst, n, a, b, silu: silu) }
+        if CPUKernels.active >= .avx2 { return AVX2Rows.affineRow(src, dst, n, a, b, silu: silu) }
         #endif
         SIMDMath.affineRow(src, dst, n, a, b, silu: silu)
     }

@@ -1,0 +1,77 @@
+#if arch(x86_64)
+import CSIMD
+import SIMDMath
+
+/// Conversions of stored weight elements compiled for AVX2, FMA and F16C (the `avx2` level).
+package enum AVX2Convert {
+    /// dst[i] = Float(half bits src[i]) for i in 0..<count (`vcvtph2ps`, exact; a signalling NaN
+    /// comes out quiet, as from every hardware conversion).
+    package static func halfToFloat(_ src: UnsafeRawPointer, count: Int, into dst: UnsafeMutablePointer<Float>) {
+        var i = 0
+        let out = UnsafeMutableRawPointer(dst)
+        while i + 8 <= count {
+            let h = src.loadUnaligned(fromByteOffset: 2 * i, as: SIMD2<Int64>.self)
+            out.storeBytes(of: sd_cvtph_ps256(h), toByteOffset: 4 * i, as: SIMD8<Float>.self)
+            i += 8
+        }
+        if i < count {
+            var tail = SIMD8<UInt16>()
+            for t in 0..<(count - i) { tail[t] = src.loadUnaligned(fromByteOffset: 2 * (i + t), as: UInt16.self) }
+            let f = sd_cvtph_ps256(unsafeBitCast(tail, to: SIMD2<Int64>.self))
+            for t in 0..<(count - i) { dst[i + t] = f[t] }
+        }
+    }
+
+    /// dst[i] = Float(bf16 bits src[i]) (exact: bf16 is the top half of an f32).
+    package static func bfloatToFloat(_ src: UnsafeRawPointer, count: Int, into dst: UnsafeMutablePointer<Float>) {
+        var i = 0
+        let out = UnsafeMutableRawPointer(dst)
+        while i + 8 <= count {
+            let h = SIMD8<UInt32>(truncatingIfNeeded: src.loadUnaligned(fromByteOffset: 2 * i, as: SIMD8<UInt16>.self))
+            out.storeBytes(of: h &<< 16, toByteOffset: 4 * i, as: SIMD8<UInt32>.self)
+            i += 8
+        }
+        while i < count {
+            dst[i] = Float(bitPattern: UInt32(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) << 16)
+            i += 1
+        }
+    }
+
+    /// Decodes `blocks` q8_0 blocks (an f16 scale, then 32 int8) at `src` into 32·blocks floats:
+    /// y = d · q, the same product as the scalar decoder, so the same values.
+    package static func q8_0(_ src: UnsafeRawPointer, blocks: Int, into dst: UnsafeMutablePointer<Float>) {
+        let out = UnsafeMutableRawPointer(dst)
+        for b in 0..<blocks {
+            let block = src + 34 * b
+            var bits = SIMD8<UInt16>()
+            bits[0] = block.loadUnaligned(as: UInt16.self)
+            let d = SIMD8<Float>(repeating: sd_cvtph_ps256(unsafeBitCast(bits, to: SIMD2<Int64>.self))[0])
+            for g in 0..<4 {
+                let q = SIMD8<Int32>(truncatingIfNeeded: block.loadUnaligned(fromByteOffset: 2 + 8 * g, as: SIMD8<Int8>.self))
+                out.storeBytes(of: d * SIMD8<Float>(q), toByteOffset: 4 * (32 * b + 8 * g), as: SIMD8<Float>.self)
+            }
+        }
+    }
+}
+
+/// Activation loops compiled for AVX2 and FMA (the same `SIMDMath` source as the baseline ones).
+package enum AVX2Activations {
+    /// GEGLU rows: out[r, j] = x[r, j] · gelu(x[r, width + j]) for `rows` rows of 2·width inputs.
+    package static func geglu(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, rows: Range<Int>, width: Int) {
+        SIMDMath.gegluRows(x, out, rows: rows, width: width)
+    }
+}
+
+/// Row loops of the normalizations compiled for AVX2 and FMA (the `SIMDMath` source).
+package enum AVX2Rows {
+    package static func meanAndVariance(_ x: UnsafePointer<Float>, _ n: Int) -> (Double, Double) {
+        SIMDMath.meanAndVariance(x, n)
+    }
+
+    package static func affineRow(
+        _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int, _ a: Float, _ b: Float, silu: Bool
+    ) {
+        SIMDMath.affineRow(src, dst, n, a, b, silu: silu)
+    }
+}
+#endif

@@ -1,0 +1,91 @@
+import Foundation
+import TestSupport
+import Testing
+@testable import Tensor
+
+/// The `avx2` kernel level (AVX2, FMA and F16C without AVX-512: Haswell to Alder Lake, Zen 1 to
+/// 3), run on any CPU that has it, by lowering the level where the CPU has more. Decoding must give
+/// exactly the generic decoders' values; the activation and normalization loops are the same
+/// `SIMDMath` source compiled for 256-bit vectors with FMA, so they agree to rounding.
+@Suite(.enabled(if: CPUKernels.detected >= .avx2, "needs AVX2, FMA and F16C"))
+struct AVX2LevelTests {
+    static func decoded(_ dtype: DType, _ bytes: [UInt8], count: Int, at level: KernelLevel) -> [Float] {
+        var out = [Float](repeating: -1, count: count)
+        CPUKernels.withLevel(level) {
+            bytes.withUnsafeBytes { src in
+                out.withUnsafeMutableBufferPointer { Dequantization.decode(dtype, from: src.baseAddress!, count: count, into: $0.baseAddress!) }
+            }
+        }
+        return out
+    }
+
+    /// Every one of the 65536 halves (subnormals, infinities, NaNs), and a count that leaves a tail.
+    @Test(arguments: [DType.f16, .bf16], [65536, 13])
+    func sixteenBitWeightsDecodeToTheGenericValues(dtype: DType, count: Int) {
+        let bytes = (0..<count).flatMap { i -> [UInt8] in
+            let bits = UInt16(truncatingIfNeeded: count == 13 ? i * 5003 + 77 : i)
+            return [UInt8(bits & 0xFF), UInt8(bits >> 8)]
+        }
+        let fast = Self.decoded(dtype, bytes, count: count, at: .avx2)
+        let generic = Self.decoded(dtype, bytes, count: count, at: .generic)
+        var mismatches = 0
+        for (a, b) in zip(fast, generic) where !(a.bitPattern == b.bitPattern || (a.isNaN && b.isNaN)) { mismatches += 1 }
+        #expect(mismatches == 0)
+        #expect(fast.filter(\.isNaN).count == generic.filter(\.isNaN).count)
+    }
+
+    /// q8_0 blocks with every int8 value and scales from subnormal to large.
+    @Test func q8_0BlocksDecodeToTheGenericValues() {
+        let scales: [Float] = [0, 1e-7, 6.1e-5, 0.0123, -0.5, 1, 3.75, 60000]
+        var bytes: [UInt8] = []
+        for (b, scale) in scales.enumerated() {
+            let d = Dequantization.floatToHalf(scale)
+            bytes += [UInt8(d & 0xFF), UInt8(d >> 8)]
+            bytes += (0..<32).map { UInt8(truncatingIfNeeded: b * 32 + $0) }
+        }
+        let count = scales.count * 32
+        let fast = Self.decoded(.q8_0, bytes, count: count, at: .avx2)
+        let generic = Self.decoded(.q8_0, bytes, count: count, at: .generic)
+        #expect(fast.map(\.bitPattern) == generic.map(\.bitPattern))
+        #expect(fast[33] == Dequantization.halfToFloat(Dequantization.floatToHalf(1e-7)) * 33)
+    }
+
+    @Test func activationsAndNormalizationsAgreeWithTheGenericLevel() {
+        let x = pseudoRandomTensor([2, 64, 9, 7], seed: 90, scale: 3)
+        let gamma = pseudoRandomTensor([64], seed: 91), beta = pseudoRandomTensor([64], seed: 92)
+        func run(_ level: KernelLevel) -> [Tensor] {
+            CPUKernels.withLevel(level) {
+                [
+                    x.reshaped(126, 64).geglu(),
+                    x.groupNorm(groups: 8, weight: gamma, bias: beta, epsilon: 1e-5),
+                    x.groupNorm(groups: 32, weight: gamma, bias: beta, epsilon: 1e-6, applyingSiLU: true),
+                ]
+            }
+        }
+        let fast = run(.avx2), generic = run(.generic)
+        for (a, b) in zip(fast, generic) {
+            #expect(a.shape == b.shape)
+            #expect(maxAbsDifference(a.scalars, b.scalars) <= 2e-6, "\(describeDifference(a, b))")
+        }
+    }
+}
+
+@Suite struct KernelLevelDetectionTests {
+    /// On Linux the CPU flags the kernel reports (it hides what the OS does not save) say which
+    /// level detection must find.
+    @Test func detectionMatchesTheKernelsCPUFlags() throws {
+        guard let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+            let line = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("flags") })
+        else { return }
+        let flags = Set(line.split(separator: " ").map(String.init))
+        let avx512 = ["avx512f", "avx512bw", "avx512vl", "avx512dq"].allSatisfy(flags.contains)
+        let bf16 = flags.contains("avx512_bf16") && flags.contains("avx512_vnni")
+        let avx2 = ["avx2", "fma", "f16c"].allSatisfy(flags.contains)
+        #if arch(x86_64)
+        let expected: KernelLevel = !avx2 ? .generic : avx512 ? (bf16 ? .avx512 : .avx512f) : .avx2
+        #else
+        let expected = KernelLevel.generic
+        #endif
+        #expect(CPUKernels.detected == expected, "flags: avx2/fma/f16c \(avx2), avx512 \(avx512), bf16/vnni \(bf16)")
+    }
+}
