@@ -1,4 +1,5 @@
-/// Vector math shared by the baseline kernels (`Tensor`) and the AVX-512 ones (`TensorKernels`).
+/// Vector math shared by the baseline kernels (`Tensor`), the AVX2 ones (`TensorKernelsAVX2`) and
+/// the AVX-512 ones (`TensorKernels`).
 ///
 /// Everything here is `@_transparent`: inlined into the caller before optimization, so each
 /// caller's module compiles it for its own instruction set (the same source runs as SSE in
@@ -238,6 +239,58 @@ public enum SIMDMath {
             while i < n {
                 dst[i] = src[i] * a + b
                 i += 1
+            }
+        }
+    }
+
+    /// One key block of an online softmax (flash attention) over `rows` score rows of `n`:
+    /// for each row i, m' = max(m_i, max_j S_ij), S_ij = exp(S_ij - m'), l_i = l_i·exp(m_i - m') +
+    /// Σ_j S_ij, the row of O (`acc`, width dv) scaled by exp(m_i - m') unless this is the first
+    /// block (whose P·V overwrites it), and m_i = m'.
+    @_transparent
+    public static func onlineSoftmaxRows(
+        _ scores: UnsafeMutablePointer<Float>, rows: Int, n: Int, runningMax: UnsafeMutablePointer<Float>,
+        runningSum: UnsafeMutablePointer<Float>, acc: UnsafeMutablePointer<Float>, dv: Int, firstBlock: Bool
+    ) {
+        for i in 0..<rows {
+            let row = UnsafeMutableRawPointer(scores + i * n)
+            var best = SIMD16<Float>(repeating: -.infinity)
+            var j = 0
+            while j + 16 <= n {
+                best = max(best, row.loadUnaligned(fromByteOffset: 4 * j, as: SIMD16<Float>.self))
+                j += 16
+            }
+            var rowMax = best.max()
+            while j < n {
+                rowMax = Swift.max(rowMax, scores[i * n + j])
+                j += 1
+            }
+            let previous = runningMax[i]
+            let newMax = Swift.max(previous, rowMax)
+            let shift = SIMD16<Float>(repeating: newMax)
+            var sum = SIMD16<Float>()
+            j = 0
+            while j + 16 <= n {
+                let e = softmaxExp(row.loadUnaligned(fromByteOffset: 4 * j, as: SIMD16<Float>.self) - shift)
+                row.storeBytes(of: e, toByteOffset: 4 * j, as: SIMD16<Float>.self)
+                sum += e
+                j += 16
+            }
+            if j < n {
+                // Tail: pad with a value whose exp is 0 and write back only the real lanes.
+                var tail = SIMD16<Float>(repeating: -.infinity)
+                for t in 0..<(n - j) { tail[t] = scores[i * n + j + t] }
+                let e = softmaxExp(tail - shift)
+                for t in 0..<(n - j) { scores[i * n + j + t] = e[t] }
+                sum += e
+            }
+            // exp(-inf) = 0 on the first block.
+            let correction = softmaxExp(SIMD16<Float>(repeating: previous - newMax))[0]
+            runningSum[i] = runningSum[i] * correction + sum.sum()
+            runningMax[i] = newMax
+            if !firstBlock && correction != 1 {
+                let o = acc + i * dv
+                for c in 0..<dv { o[c] *= correction }
             }
         }
     }

@@ -62,6 +62,19 @@ package enum AVX2Activations {
     }
 }
 
+/// The softmax of the OpenBLAS-level flash attention compiled for AVX2 and FMA (the `SIMDMath`
+/// source).
+package enum AVX2Attention {
+    package static func onlineSoftmaxRows(
+        _ scores: UnsafeMutablePointer<Float>, rows: Int, n: Int, runningMax: UnsafeMutablePointer<Float>,
+        runningSum: UnsafeMutablePointer<Float>, acc: UnsafeMutablePointer<Float>, dv: Int, firstBlock: Bool
+    ) {
+        SIMDMath.onlineSoftmaxRows(
+            scores, rows: rows, n: n, runningMax: runningMax, runningSum: runningSum, acc: acc, dv: dv,
+            firstBlock: firstBlock)
+    }
+}
+
 /// Row loops of the normalizations compiled for AVX2 and FMA (the `SIMDMath` source).
 package enum AVX2Rows {
     package static func meanAndVariance(_ x: UnsafePointer<Float>, _ n: Int) -> (Double, Double) {

@@ -63,10 +63,21 @@ struct AVX2LevelTests {
             }
         }
         let fast = run(.avx2), generic = run(.generic)
+        #expect(fast.count == 3)
         for (a, b) in zip(fast, generic) {
             #expect(a.shape == b.shape)
             #expect(maxAbsDifference(a.scalars, b.scalars) <= 2e-6, "\(describeDifference(a, b))")
         }
+    }
+
+    /// The flash attention's online softmax, over several key blocks (the running max and sum
+    /// carried across them) and a tail.
+    @Test func attentionAgreesWithTheGenericLevel() {
+        let q = pseudoRandomTensor([2, 300, 80], seed: 93, scale: 2), k = pseudoRandomTensor([2, 1100, 80], seed: 94, scale: 2)
+        let v = pseudoRandomTensor([2, 1100, 80], seed: 95)
+        let fast = CPUKernels.withLevel(.avx2) { scaledDotProductAttention(q, k, v, heads: 2) }
+        let generic = CPUKernels.withLevel(.generic) { scaledDotProductAttention(q, k, v, heads: 2) }
+        #expect(nmse(fast, generic) <= 1e-12, "\(describeDifference(fast, generic))")
     }
 }
 

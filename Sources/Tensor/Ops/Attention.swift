@@ -1,6 +1,7 @@
 import Foundation
 import SIMDMath
 import TensorKernels
+import TensorKernelsAVX2
 
 /// Scaled dot-product attention over projections laid out as the model produces them:
 /// q [B, Lq, heads·d], k [B, Lk, heads·d], v [B, Lk, heads·dv] -> [B, Lq, heads·dv].
@@ -155,6 +156,7 @@ enum FlashAttention {
         out: UnsafeMutablePointer<Float>, outRow: Int, rows: Int, lk: Int, d: Int, dv: Int, keyBlock: Int,
         scale: Float, scratch: UnsafeMutablePointer<Float>, queryBlock: Int
     ) {
+        let level = CPUKernels.active
         let scores = scratch  // [rows, n] for the current key block
         let acc = scratch + queryBlock * keyBlock  // [rows, dv] unnormalized output O
         let runningMax = acc + queryBlock * dv
@@ -168,20 +170,23 @@ enum FlashAttention {
             Gemm.sgemm(
                 transB: true, m: rows, n: n, k: d, alpha: scale, a: q, lda: qRow, b: k + key0 * kRow, ldb: kRow,
                 beta: 0, c: scores, ldc: n)
-            for i in 0..<rows {
-                let row = scores + i * n
-                let previous = runningMax[i]
-                let newMax = max(previous, rowMaximum(row, count: n))
-                let blockSum = exponentiate(row, count: n, subtracting: newMax)
-                // exp(-inf) = 0 on the first block, which also makes stale O irrelevant (beta = 0 below).
-                let correction = Foundation.exp(previous - newMax)
-                runningSum[i] = runningSum[i] * correction + blockSum
-                runningMax[i] = newMax
-                if key0 > 0 && correction != 1 {
-                    let o = acc + i * dv
-                    for j in 0..<dv { o[j] *= correction }
-                }
+            // P = exp(S - m'), with the running max, sum and O updated (stale O of the first
+            // block is irrelevant: beta = 0 below).
+            #if arch(x86_64)
+            if level >= .avx2 {
+                AVX2Attention.onlineSoftmaxRows(
+                    scores, rows: rows, n: n, runningMax: runningMax, runningSum: runningSum, acc: acc, dv: dv,
+                    firstBlock: key0 == 0)
+            } else {
+                SIMDMath.onlineSoftmaxRows(
+                    scores, rows: rows, n: n, runningMax: runningMax, runningSum: runningSum, acc: acc, dv: dv,
+                    firstBlock: key0 == 0)
             }
+            #else
+            SIMDMath.onlineSoftmaxRows(
+                scores, rows: rows, n: n, runningMax: runningMax, runningSum: runningSum, acc: acc, dv: dv,
+                firstBlock: key0 == 0)
+            #endif
             // O += P V: [rows, n] × [n, dv]; the first block overwrites, so O needs no zeroing.
             Gemm.sgemm(
                 m: rows, n: dv, k: n, a: scores, lda: n, b: v + key0 * vRow, ldb: vRow,
@@ -192,51 +197,5 @@ enum FlashAttention {
             let o = acc + i * dv, dst = out + i * outRow
             for j in 0..<dv { dst[j] = o[j] * inverse }
         }
-    }
-
-    typealias Vector = SIMD16<Float>
-
-    @inline(__always)
-    private static func rowMaximum(_ row: UnsafePointer<Float>, count: Int) -> Float {
-        let raw = UnsafeRawPointer(row)
-        var best = Vector(repeating: -.infinity)
-        var j = 0
-        while j + 16 <= count {
-            let x = raw.loadUnaligned(fromByteOffset: j * 4, as: Vector.self)
-            best = best.replacing(with: x, where: x .> best)
-            j += 16
-        }
-        var result = best.max()
-        while j < count {
-            result = max(result, row[j])
-            j += 1
-        }
-        return result
-    }
-
-    /// row[j] = exp(row[j] - shift) in place; returns the sum.
-    @inline(__always)
-    private static func exponentiate(_ row: UnsafeMutablePointer<Float>, count: Int, subtracting shift: Float) -> Float {
-        let raw = UnsafeMutableRawPointer(row)
-        let s = Vector(repeating: shift)
-        var sum = Vector()
-        var j = 0
-        while j + 16 <= count {
-            let e = SIMDMath.softmaxExp(raw.loadUnaligned(fromByteOffset: j * 4, as: Vector.self) - s)
-            raw.storeBytes(of: e, toByteOffset: j * 4, as: Vector.self)
-            sum += e
-            j += 16
-        }
-        if j < count {
-            // Tail: pad with a value whose exp underflows to ~0 and write back only the real lanes.
-            var tail = Vector(repeating: -.infinity)
-            for t in 0..<(count - j) { tail[t] = row[j + t] }
-            let e = SIMDMath.softmaxExp(tail - s)
-            for t in 0..<(count - j) {
-                row[j + t] = e[t]
-                sum[t] += e[t]
-            }
-        }
-        return sum.sum()
     }
 }
