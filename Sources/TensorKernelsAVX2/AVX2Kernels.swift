@@ -75,6 +75,27 @@ package enum AVX2Attention {
     }
 }
 
+/// The input and output transforms of Winograd F(4x4, 3x3) compiled for AVX2 (the `SIMDMath`
+/// source, `WinogradF4x3`).
+package enum AVX2Winograd {
+    package static func transformInput(
+        _ input: UnsafePointer<Float>, grid: WinogradF4x3.TileGrid, cin: Int, tiles: Range<Int>,
+        into v: UnsafeMutablePointer<Float>, stride: Int, scratch: UnsafeMutablePointer<Float>
+    ) {
+        WinogradF4x3.transformInput(input, grid: grid, cin: cin, tiles: tiles, into: v, stride: stride, scratch: scratch)
+    }
+
+    package static func transformOutput(
+        _ m: UnsafePointer<Float>, stride: Int, grid: WinogradF4x3.TileGrid, channels: Range<Int>, cout: Int,
+        tiles: Range<Int>, bias: UnsafePointer<Float>?, into output: UnsafeMutablePointer<Float>,
+        scratch: UnsafeMutablePointer<Float>
+    ) {
+        WinogradF4x3.transformOutput(
+            m, stride: stride, grid: grid, channels: channels, cout: cout, tiles: tiles, bias: bias, into: output,
+            scratch: scratch)
+    }
+}
+
 /// Row loops of the normalizations compiled for AVX2 and FMA (the `SIMDMath` source).
 package enum AVX2Rows {
     package static func meanAndVariance(_ x: UnsafePointer<Float>, _ n: Int) -> (Double, Double) {

@@ -70,6 +70,18 @@ struct AVX2LevelTests {
         }
     }
 
+    /// The Winograd transforms built for AVX2 (a 3x3 convolution over 2·64 tiles, with edge tiles).
+    @Test func winogradConvolutionAgreesWithTheGenericLevel() {
+        let x = pseudoRandomTensor([2, 32, 30, 31], seed: 96)
+        let w = pseudoRandomTensor([40, 32, 3, 3], seed: 97, scale: 0.1), bias = pseudoRandomTensor([40], seed: 98)
+        #expect(PortableWinogradConvolution.accepts(
+            ConvGeometry(cin: 32, h: 30, w: 31, kh: 3, kw: 3, strideY: 1, strideX: 1, padTop: 1, padLeft: 1, ho: 30, wo: 31),
+            cout: 40, batch: 2))
+        let fast = CPUKernels.withLevel(.avx2) { conv2d(x, weight: w, bias: bias, padding: 1) }
+        let generic = CPUKernels.withLevel(.generic) { conv2d(x, weight: w, bias: bias, padding: 1) }
+        #expect(nmse(fast, generic) <= 1e-12, "\(describeDifference(fast, generic))")
+    }
+
     /// The flash attention's online softmax, over several key blocks (the running max and sum
     /// carried across them) and a tail.
     @Test func attentionAgreesWithTheGenericLevel() {
