@@ -7,8 +7,8 @@ public enum KernelLevel: String, Sendable, CaseIterable, Comparable {
     case generic
     /// AVX2 with FMA and F16C but no AVX-512 (Intel Haswell to Alder Lake, AMD Zen 1 to 3): the
     /// generic kernels with OpenBLAS GEMMs, plus vector decoding of f16, bf16 and q8_0 weights
-    /// (`vcvtph2ps`) and the attention softmax, activation and normalization loops compiled for
-    /// 256-bit vectors.
+    /// (`vcvtph2ps`) and the Winograd transforms, attention softmax, activation and normalization
+    /// loops compiled for 256-bit vectors.
     case avx2
     /// AVX-512 F/BW/VL/DQ with FMA and F16C but no BF16 or VNNI (Intel Skylake-SP, Cascade Lake,
     /// Ice Lake, Tiger Lake): our packed f32 GEMM, Winograd convolutions, flash attention and vector

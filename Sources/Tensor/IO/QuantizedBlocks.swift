@@ -16,7 +16,7 @@ public enum QuantizedBlocks {
         precondition(count % dtype.blockSize == 0, "QuantizedBlocks.decode: \(count) elements of \(dtype)")
         let blocks = count / dtype.blockSize
         #if arch(x86_64)
-        // The generic-level GEMMs decode q8_0 weights tile by tile on every use.
+        // The OpenBLAS levels' GEMMs decode q8_0 weights tile by tile on every use.
         if dtype == .q8_0, CPUKernels.active >= .avx2 { return AVX2Convert.q8_0(source, blocks: blocks, into: destination) }
         #endif
         let kernel: (UnsafeRawPointer, UnsafeMutablePointer<Float>) -> Void
