@@ -83,22 +83,38 @@ public func conv2d(
                 }
                 return
             }
-            #if arch(x86_64)
-            if CPUKernels.active >= .avx512f, batch > 1, pixels < Conv2dTuning.batchedPixels, k > 0 {
-                // Small images are multiplied together (the GEMM's columns run across them) into
-                // [cout, batch·pixels], then scattered to [batch, cout, pixels] with the bias.
+            // Small images of a batch are multiplied together (the GEMM's columns run across them)
+            // into [cout, batch·pixels], then scattered to [batch, cout, pixels] with the bias: the
+            // weight is read (an encoded one decoded) once rather than once per image, and the GEMM
+            // gets hundreds of columns instead of 16 to 256. Our packed GEMM gathers the patches
+            // itself; OpenBLAS gets an im2col of the whole batch.
+            let openBLAS = CPUKernels.active < .avx512f
+            let batched =
+                openBLAS
+                ? pixels < Conv2dTuning.batchedPixelsBelowAVX512 && k * batch * pixels <= Conv2dTuning.batchedIm2colFloats
+                : pixels < Conv2dTuning.batchedPixels
+            if batch > 1, k > 0, batched {
                 let columns = batch * pixels
                 ScratchBuffers.withBuffer(count: cout * columns) { product in
-                    let patches = ConvolutionPatches(
-                        image: input, h: h, w: w, kh: kh, kw: kw, strideY: strideY, strideX: strideX,
-                        padTop: padding.top, padLeft: padding.left, ho: ho, wo: wo, imageStride: cin * h * w)
-                    weight.multiplyPacked(
-                        .weightTimesActivationColumns, source: .patches(patches), count: columns, output: product,
-                        outputStride: columns, beta: 0, precision: weight.precision)
+                    #if arch(x86_64)
+                    if !openBLAS {
+                        let patches = ConvolutionPatches(
+                            image: input, h: h, w: w, kh: kh, kw: kw, strideY: strideY, strideX: strideX,
+                            padTop: padding.top, padLeft: padding.left, ho: ho, wo: wo, imageStride: cin * h * w)
+                        weight.multiplyPacked(
+                            .weightTimesActivationColumns, source: .patches(patches), count: columns, output: product,
+                            outputStride: columns, beta: 0, precision: weight.precision)
+                    } else {
+                        multiplyBatchIm2col(input, batch: batch, geometry: geometry, weight: weight, into: product)
+                    }
+                    #else
+                    multiplyBatchIm2col(input, batch: batch, geometry: geometry, weight: weight, into: product)
+                    #endif
                     withOptionalPointer(bias) { pb in
-                        for b in 0..<batch {
-                            for c in 0..<cout {
-                                let target = out + (b * cout + c) * pixels, source = product + c * columns + b * pixels
+                        Parallel.forEach(batch * cout, minChunk: max(1, 16384 / max(1, pixels))) { items in
+                            for item in items {
+                                let b = item / cout, c = item % cout
+                                let target = out + item * pixels, source = product + c * columns + b * pixels
                                 let shift = pb?[c] ?? 0
                                 for i in 0..<pixels { target[i] = source[i] + shift }
                             }
@@ -107,7 +123,6 @@ public func conv2d(
                 }
                 return
             }
-            #endif
             fillWithBias(out, bias: bias, batch: batch, channels: cout, pixels: pixels)
             let beta: Float = bias == nil ? 0 : 1
             if k == 0 {
@@ -137,41 +152,6 @@ public func conv2d(
                 return
             }
             #endif
-            if batch > 1, pixels < Conv2dTuning.batchedPixelsBelowAVX512, k * batch * pixels <= Conv2dTuning.batchedIm2colFloats {
-                // Small images of a batch as one GEMM: col [k, batch·pixels] (image b in columns
-                // b·pixels..<(b+1)·pixels), so the weight is read (and an encoded one decoded)
-                // once per call rather than once per image and band, and OpenBLAS gets hundreds
-                // of columns instead of 64 or 256.
-                let columns = batch * pixels
-                let colBytes = k * columns * 4
-                let col = LargeBlockHeap.shared.allocate(colBytes).assumingMemoryBound(to: Float.self)
-                defer { LargeBlockHeap.shared.free(col, bytes: colBytes) }
-                Parallel.forEach(batch * cin, minChunk: max(1, 4096 / max(1, kh * kw * pixels))) { items in
-                    for item in items {
-                        let b = item / cin, c = item % cin
-                        geometry.im2col(
-                            channel: c, image: input + b * cin * h * w, outputRows: 0..<ho,
-                            into: col + c * kh * kw * columns + b * pixels, rowStride: columns)
-                    }
-                }
-                ScratchBuffers.withBuffer(count: cout * columns) { product in
-                    weight.multiply(
-                        .weightTimesActivationColumns, activations: col, activationStride: columns, count: columns,
-                        output: product, outputStride: columns, beta: 0)
-                    // [cout, batch·pixels] -> [batch, cout, pixels], adding the bias.
-                    withOptionalPointer(bias) { pb in
-                        Parallel.forEach(batch * cout, minChunk: max(1, 16384 / max(1, pixels))) { items in
-                            for item in items {
-                                let b = item / cout, c = item % cout
-                                let target = out + item * pixels, source = product + c * columns + b * pixels
-                                let shift = pb?[c] ?? 0
-                                for i in 0..<pixels { target[i] = source[i] + shift }
-                            }
-                        }
-                    }
-                }
-                return
-            }
             let bandRows = max(1, min(ho, Conv2dTuning.im2colFloats / max(1, k * wo)))
             ScratchBuffers.withBuffer(count: k * bandRows * wo) { col in
                 for b in 0..<batch {
@@ -197,6 +177,29 @@ public func conv2d(
         }
     }
     return y
+}
+
+/// product [cout, batch·pixels] = weight · im2col of the whole batch (image b in columns
+/// b·pixels..<(b+1)·pixels), for the OpenBLAS levels' batched small-image convolutions.
+private func multiplyBatchIm2col(
+    _ input: UnsafePointer<Float>, batch: Int, geometry g: ConvGeometry, weight: WeightMatrix,
+    into product: UnsafeMutablePointer<Float>
+) {
+    let pixels = g.ho * g.wo, columns = batch * pixels, taps = g.kh * g.kw
+    let colBytes = g.cin * taps * columns * 4
+    let col = LargeBlockHeap.shared.allocate(colBytes).assumingMemoryBound(to: Float.self)
+    defer { LargeBlockHeap.shared.free(col, bytes: colBytes) }
+    Parallel.forEach(batch * g.cin, minChunk: max(1, 4096 / max(1, taps * pixels))) { items in
+        for item in items {
+            let b = item / g.cin, c = item % g.cin
+            g.im2col(
+                channel: c, image: input + b * g.cin * g.h * g.w, outputRows: 0..<g.ho,
+                into: col + c * taps * columns + b * pixels, rowStride: columns)
+        }
+    }
+    weight.multiply(
+        .weightTimesActivationColumns, activations: col, activationStride: columns, count: columns, output: product,
+        outputStride: columns, beta: 0)
 }
 
 /// Tuning constants of `conv2d`.
