@@ -243,6 +243,22 @@ public enum SIMDMath {
         }
     }
 
+    /// dst[i] = Float(bf16 bits src[i]) for i in 0..<count (exact: bf16 is the top half of an f32).
+    @_transparent
+    public static func bfloatToFloat(_ src: UnsafeRawPointer, count: Int, into dst: UnsafeMutablePointer<Float>) {
+        var i = 0
+        let out = UnsafeMutableRawPointer(dst)
+        while i + 16 <= count {
+            let h = SIMD16<UInt32>(truncatingIfNeeded: src.loadUnaligned(fromByteOffset: 2 * i, as: SIMD16<UInt16>.self))
+            out.storeBytes(of: h &<< 16, toByteOffset: 4 * i, as: SIMD16<UInt32>.self)
+            i += 16
+        }
+        while i < count {
+            dst[i] = Float(bitPattern: UInt32(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) << 16)
+            i += 1
+        }
+    }
+
     /// One key block of an online softmax (flash attention) over `rows` score rows of `n`:
     /// for each row i, m' = max(m_i, max_j S_ij), S_ij = exp(S_ij - m'), l_i = l_i·exp(m_i - m') +
     /// Σ_j S_ij, the row of O (`acc`, width dv) scaled by exp(m_i - m') unless this is the first

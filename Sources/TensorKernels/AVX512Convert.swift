@@ -1,5 +1,6 @@
 #if arch(x86_64)
 import CSIMD
+import SIMDMath
 
 /// Bulk conversions of stored weight encodings to f32 with AVX-512 (requires F16C/AVX-512F).
 package enum AVX512Convert {
@@ -20,19 +21,9 @@ package enum AVX512Convert {
         }
     }
 
-    /// dst[i] = Float(bf16 bits src[i]) (exact: bf16 is the top half of an f32).
+    /// dst[i] = Float(bf16 bits src[i]) (the `SIMDMath` source).
     package static func bfloatToFloat(_ src: UnsafeRawPointer, count: Int, into dst: UnsafeMutablePointer<Float>) {
-        var i = 0
-        let out = UnsafeMutableRawPointer(dst)
-        while i + 16 <= count {
-            let h = SIMD16<UInt32>(truncatingIfNeeded: src.loadUnaligned(fromByteOffset: 2 * i, as: SIMD16<UInt16>.self))
-            out.storeBytes(of: h &<< 16, toByteOffset: 4 * i, as: SIMD16<UInt32>.self)
-            i += 16
-        }
-        while i < count {
-            dst[i] = Float(bitPattern: UInt32(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) << 16)
-            i += 1
-        }
+        SIMDMath.bfloatToFloat(src, count: count, into: dst)
     }
 }
 #endif

@@ -22,19 +22,9 @@ package enum AVX2Convert {
         }
     }
 
-    /// dst[i] = Float(bf16 bits src[i]) (exact: bf16 is the top half of an f32).
+    /// dst[i] = Float(bf16 bits src[i]) (the `SIMDMath` source).
     package static func bfloatToFloat(_ src: UnsafeRawPointer, count: Int, into dst: UnsafeMutablePointer<Float>) {
-        var i = 0
-        let out = UnsafeMutableRawPointer(dst)
-        while i + 8 <= count {
-            let h = SIMD8<UInt32>(truncatingIfNeeded: src.loadUnaligned(fromByteOffset: 2 * i, as: SIMD8<UInt16>.self))
-            out.storeBytes(of: h &<< 16, toByteOffset: 4 * i, as: SIMD8<UInt32>.self)
-            i += 8
-        }
-        while i < count {
-            dst[i] = Float(bitPattern: UInt32(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) << 16)
-            i += 1
-        }
+        SIMDMath.bfloatToFloat(src, count: count, into: dst)
     }
 
     /// Decodes `blocks` q8_0 blocks (an f16 scale, then 32 int8) at `src` into 32·blocks floats:
