@@ -91,6 +91,64 @@ struct AVX2LevelTests {
         let generic = CPUKernels.withLevel(.generic) { scaledDotProductAttention(q, k, v, heads: 2) }
         #expect(nmse(fast, generic) <= 1e-12, "\(describeDifference(fast, generic))")
     }
+
+    /// An f32 weight from a file multiplied by `AVX2Gemm` (packed on first use, file pages
+    /// released): 13 rows (a partial 6-row sliver), K = 333 (a full and a partial 256 block),
+    /// 50 columns (a partial 16-column sliver), overwriting and accumulating; then 300 columns
+    /// (past the packing threshold and across two 256-column panels), which a packed weight also
+    /// takes. Reference: the product summed in Double. Both an aligned (in place) and an
+    /// unaligned (decoded) weight.
+    @Test(arguments: [4, 6])
+    func f32WeightProductsUsePackedWeights(headerBytes: Int) throws {
+        let (rows, k) = (13, 333)
+        let w = pseudoRandomTensor([rows, k], seed: 110)
+        let bytes = w.scalars.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) }
+        let file = MappedFile(name: "avx2-packed.safetensors", data: [UInt8](repeating: 0, count: headerBytes) + bytes)
+        let stored = StoredTensor(
+            name: "w", dtype: .f32, shape: [rows, k], bytes: UnsafeRawBufferPointer(rebasing: file.bytes[headerBytes...]),
+            file: file)
+        let weight = try WeightMatrix(stored)
+        for (count, beta, seed) in [(50, Float(0), UInt64(111)), (50, 1, 112), (300, 1, 113)] {
+            let act = pseudoRandomTensor([k, count], seed: seed)
+            let initial = pseudoRandomTensor([rows, count], seed: seed + 10)
+            var expected = [Float](repeating: 0, count: rows * count)
+            for i in 0..<rows {
+                for j in 0..<count {
+                    var sum = beta == 0 ? 0 : Double(initial.scalars[i * count + j])
+                    for p in 0..<k { sum += Double(w.scalars[i * k + p]) * Double(act.scalars[p * count + j]) }
+                    expected[i * count + j] = Float(sum)
+                }
+            }
+            var out = initial.scalars
+            CPUKernels.withLevel(.avx2) {
+                #expect(weight.usesAVX2Packed(.weightTimesActivationColumns, count: count))
+                #expect(!weight.usesAVX2Packed(.activationRowsTimesTransposedWeight, count: count))
+                act.withUnsafeBufferPointer { a in
+                    out.withUnsafeMutableBufferPointer { o in
+                        weight.multiply(
+                            .weightTimesActivationColumns, activations: a.baseAddress!, activationStride: count, count: count,
+                            output: o.baseAddress!, outputStride: count, beta: beta)
+                    }
+                }
+            }
+            #expect(weight.packCache.contains("avx2"))
+            #expect(nmse(out, expected) <= 1e-12, "count \(count), beta \(beta): \(describeDifference(out, expected))")
+        }
+    }
+
+    /// A convolution of the UNet's small levels (batch 2, 4x4 pixels: all 32 output pixels in one
+    /// product) through `AVX2Gemm`, against the generic level's OpenBLAS product.
+    @Test func smallImageConvolutionWithAFileWeightAgreesWithTheGenericLevel() throws {
+        let w = pseudoRandomTensor([20, 24, 3, 3], seed: 114, scale: 0.1), bias = pseudoRandomTensor([20], seed: 115)
+        let x = pseudoRandomTensor([2, 24, 4, 4], seed: 116)
+        let bytes = w.scalars.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) }
+        let file = MappedFile(name: "conv.safetensors", data: bytes)
+        let weight = try WeightMatrix(StoredTensor(name: "conv", dtype: .f32, shape: w.shape, bytes: file.bytes, file: file))
+        let fast = CPUKernels.withLevel(.avx2) { conv2d(x, weight: weight, bias: bias, padding: 1) }
+        #expect(weight.packCache.contains("avx2"))
+        let generic = CPUKernels.withLevel(.generic) { conv2d(x, weight: WeightMatrix(w), bias: bias, padding: 1) }
+        #expect(nmse(fast, generic) <= 1e-12, "\(describeDifference(fast, generic))")
+    }
 }
 
 @Suite struct KernelLevelDetectionTests {

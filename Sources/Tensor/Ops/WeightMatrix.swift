@@ -153,6 +153,12 @@ extension WeightMatrix {
                 outputStride: outputStride, beta: beta, precision: precision)
             return
         }
+        if usesAVX2Packed(layout, count: count), case .stored(let stored) = storage {
+            multiplyAVX2Packed(
+                stored, activations: activations, activationStride: activationStride, count: count,
+                output: output, outputStride: outputStride, beta: beta)
+            return
+        }
         #endif
         let work = rows.multipliedReportingOverflow(by: columns * count)
         let threads = (work.overflow || work.partialValue >= Gemm.parallelThreshold) ? Parallel.threadCount : 1
@@ -257,6 +263,13 @@ final class PackedWeightCache: @unchecked Sendable {
     var entries: [String: AnyObject] = [:]
 
     init() { PackedWeights.register(self) }
+
+    /// Whether a packed form for `key` is held.
+    func contains(_ key: String) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return entries[key] != nil
+    }
 
     /// Drops the packed forms; the next use packs the weight again from its file.
     func removeAll() {
