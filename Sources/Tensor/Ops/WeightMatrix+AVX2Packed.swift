@@ -28,26 +28,21 @@ extension WeightMatrix {
             let packed = buffer.pointer.assumingMemoryBound(to: Float.self)
             let mr = AVX2Gemm.mr
             let tileRows = max(mr, WeightMatrix.decodeTileFloats / max(columns, 1) / mr * mr)
-            let tiles = (rows + tileRows - 1) / tileRows
             let inPlace = stored.alignedFloat32Elements
-            Parallel.forEach(tiles) { range in
-                for t in range {
-                    let r0 = t * tileRows, r1 = min(rows, r0 + tileRows)
-                    func pack(_ source: UnsafePointer<Float>) {
-                        AVX2Gemm.packWeight(rows: source, firstRow: r0, count: r1 - r0, m: rows, k: columns, into: packed)
+            packInTiles(stored, tileRows: tileRows) { tile in
+                func pack(_ source: UnsafePointer<Float>) {
+                    AVX2Gemm.packWeight(
+                        rows: source, firstRow: tile.lowerBound, count: tile.count, m: rows, k: columns, into: packed)
+                }
+                if let inPlace {
+                    pack(inPlace + tile.lowerBound * columns)
+                } else {
+                    ScratchBuffers.withBuffer(count: tile.count * columns) { decoded in
+                        stored.decode(elements: tile.lowerBound * columns..<tile.upperBound * columns, into: decoded)
+                        pack(decoded)
                     }
-                    if let inPlace {
-                        pack(inPlace + r0 * columns)
-                    } else {
-                        ScratchBuffers.withBuffer(count: (r1 - r0) * columns) { tile in
-                            stored.decode(elements: r0 * columns..<r1 * columns, into: tile)
-                            pack(tile)
-                        }
-                    }
-                    stored.releaseFilePages(elements: r0 * columns..<r1 * columns)
                 }
             }
-            stored.releaseFilePages()
             return buffer
         }
     }

@@ -66,24 +66,30 @@ extension WeightMatrix {
         guard case .stored(let stored) = storage else { return nil }
         return packCache.operand(for: "\(precision)/\(width)") {
             let buffer = PackedBuffer(precision: precision, outer: rows, k: columns, width: width)
-            // Decode about `decodeTileFloats` at a time (whole slivers), pack them, and drop the
-            // file pages read: the file's copy of a weight is never resident whole beside its
-            // packed copy (up to 118 MB for an f32 SD 1.5 convolution).
+            // About `decodeTileFloats` decoded at a time (whole slivers), then packed.
             let tileRows = max(width, WeightMatrix.decodeTileFloats / max(columns, 1) / width * width)
-            let tiles = (rows + tileRows - 1) / tileRows
-            Parallel.forEach(tiles) { range in
-                ScratchBuffers.withBuffer(count: tileRows * columns) { tile in
-                    for t in range {
-                        let r0 = t * tileRows, r1 = min(rows, r0 + tileRows)
-                        stored.decode(elements: r0 * columns..<r1 * columns, into: tile)
-                        buffer.operand?.pack(rows: tile, firstRow: r0, count: r1 - r0, into: buffer.pointer)
-                        stored.releaseFilePages(elements: r0 * columns..<r1 * columns)
-                    }
+            packInTiles(stored, tileRows: tileRows) { tile in
+                ScratchBuffers.withBuffer(count: tile.count * columns) { decoded in
+                    stored.decode(elements: tile.lowerBound * columns..<tile.upperBound * columns, into: decoded)
+                    buffer.operand?.pack(rows: decoded, firstRow: tile.lowerBound, count: tile.count, into: buffer.pointer)
                 }
             }
-            stored.releaseFilePages()
             return buffer
         }
+    }
+
+    /// Runs `pack` on the weight's rows a tile of `tileRows` at a time across workers, giving
+    /// each tile's file pages back once it is packed: the file's copy of a weight is never
+    /// resident whole beside its packed copy (up to 118 MB for an f32 SD 1.5 convolution).
+    func packInTiles(_ stored: StoredTensor, tileRows: Int, _ pack: (_ rows: Range<Int>) -> Void) {
+        Parallel.forEach((rows + tileRows - 1) / tileRows) { range in
+            for t in range {
+                let r0 = t * tileRows, r1 = min(rows, r0 + tileRows)
+                pack(r0..<r1)
+                stored.releaseFilePages(elements: r0 * columns..<r1 * columns)
+            }
+        }
+        stored.releaseFilePages()
     }
 
     /// A q8_0 linear weight packed for `AVX512Int8Gemm` (see `packedBuffer` for the memory).
@@ -91,17 +97,12 @@ extension WeightMatrix {
         packCache.operand(for: "int8") {
             let buffer = PackedBuffer(byteCount: AVX512Int8Gemm.packedWeightBytes(n: rows, k: columns))
             let rowBytes = columns / 32 * stored.dtype.blockBytes
-            let tileRows = 256
-            Parallel.forEach((rows + tileRows - 1) / tileRows) { range in
-                for t in range {
-                    let r0 = t * tileRows, r1 = min(rows, r0 + tileRows)
-                    guard let base = stored.bytes.baseAddress else { continue }
-                    AVX512Int8Gemm.packWeight(
-                        q8Rows: base + r0 * rowBytes, firstRow: r0, count: r1 - r0, k: columns, into: buffer.pointer)
-                    stored.releaseFilePages(elements: r0 * columns..<r1 * columns)
-                }
+            packInTiles(stored, tileRows: 256) { tile in
+                guard let base = stored.bytes.baseAddress else { return }
+                AVX512Int8Gemm.packWeight(
+                    q8Rows: base + tile.lowerBound * rowBytes, firstRow: tile.lowerBound, count: tile.count, k: columns,
+                    into: buffer.pointer)
             }
-            stored.releaseFilePages()
             return buffer
         }
     }
