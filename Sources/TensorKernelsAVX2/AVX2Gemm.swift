@@ -1,17 +1,22 @@
 #if arch(x86_64)
 /// Single-threaded f32 GEMM for AVX2 and FMA with the weight packed once, for the `avx2` level's
-/// weight products that OpenBLAS handles worst: few activation columns (the UNet's 4x4 and 8x8
-/// levels), where sgemm re-packs the whole weight on every call and the step is bound by
-/// reading it (Zen 2, 2 threads, W 1280x11520 times 32 columns: OpenBLAS 101 GFLOP/s, this 141).
+/// weight products that OpenBLAS handles worst: few activations (the UNet's 4x4 and 8x8 levels),
+/// where sgemm re-packs the whole weight on every call and the step is bound by reading it
+/// (Zen 2, 2 threads, W 1280x11520 times 32 columns: OpenBLAS 101 GFLOP/s, this 141).
 ///
-/// C = W · B (+ C), W [m, k] packed by `packWeight`, B [k, n] and C [m, n] strided row-major (a
-/// convolution's weight times its im2col columns). The Goto/BLIS loop nest: per panel of `nc` columns and K block of `kc`, B is
-/// packed into 16-column slivers (L2); per block of `mc` rows, the packed weight's 6-row slivers
-/// are read from memory once and meet every B sliver in 6x16 micro-tiles (12 ymm accumulators).
+/// Two products, one 6x16 micro-kernel (12 ymm accumulators; A slivers [kb][6], B slivers
+/// [kb][16]), the Goto/BLIS loop nest around it:
+/// - `multiply`, a convolution's C = W · B (+ C): W [m, k] packed by `packWeight` into 6-row
+///   slivers, B [k, n] (im2col columns) packed per call into 16-column slivers, a panel of `nc`
+///   columns per K block of `kc` (L2); per block of `mc` weight rows, each weight sliver is read
+///   from memory once and meets every B sliver.
+/// - `multiplyTransposed`, a linear layer's C = A · Wᵀ (+ C): A [n, k] (activation rows) packed
+///   per call into 6-row slivers, a block of `mcActivations` rows per K block (L2); Wᵀ packed by
+///   `packTransposedWeight` into slivers of 16 weight rows, streamed from memory past the block.
 ///
-/// Packed weight layout (`packWeight`): K blocks of `kc` in order; in each, the weight's 6-row
-/// slivers side by side, a sliver [kb][6] (k-major, the 6 rows of one k adjacent), rows past m
-/// zero. A sliver of block p0 starts at `roundUp(m, 6) · p0 + sliver · 6 · kb` floats.
+/// Packed weights: K blocks of `kc` in order; in each, the slivers side by side, each k-major
+/// (the 6 or 16 weight rows of one k adjacent), rows past m zero; so sliver s of the block at p0
+/// starts at `roundUp(m, width) · p0 + s · width · kb` floats.
 ///
 /// Every function here requires AVX2 and FMA; callers check the CPU first.
 package enum AVX2Gemm {
@@ -31,8 +36,8 @@ package enum AVX2Gemm {
     /// Floats of the packed form of a weight with `m` rows of `k`.
     package static func packedFloats(m: Int, k: Int) -> Int { roundUp(m, mr) * k }
 
-    /// Floats of scratch `multiply` needs.
-    package static let scratchFloats = nc * kc + mr * nr
+    /// Floats of scratch `multiply` and `multiplyTransposed` need.
+    package static let scratchFloats = max(nc, mcActivations) * kc + mr * nr
 
     /// Packs weight rows `firstRow..<firstRow+count` (row-major, `k` per row, at `rows`) into the
     /// packed weight of `m` rows at `destination`. `firstRow` must start a sliver (a multiple of
@@ -40,18 +45,26 @@ package enum AVX2Gemm {
     package static func packWeight(
         rows: UnsafePointer<Float>, firstRow: Int, count: Int, m: Int, k: Int, into destination: UnsafeMutablePointer<Float>
     ) {
-        precondition(firstRow % mr == 0 && (count % mr == 0 || firstRow + count == m), "packWeight: rows not sliver-aligned")
-        let paddedRows = roundUp(m, mr)
+        packSlivers(rows: rows, firstRow: firstRow, count: count, m: m, k: k, width: mr, into: destination)
+    }
+
+    /// Weight rows in slivers of `width` rows (6 for `packWeight`, 16 for `packTransposedWeight`).
+    private static func packSlivers(
+        rows: UnsafePointer<Float>, firstRow: Int, count: Int, m: Int, k: Int, width: Int,
+        into destination: UnsafeMutablePointer<Float>
+    ) {
+        precondition(firstRow % width == 0 && (count % width == 0 || firstRow + count == m), "AVX2Gemm: rows not sliver-aligned")
+        let paddedRows = roundUp(m, width)
         for p0 in stride(from: 0, to: k, by: kc) {
             let kb = min(kc, k - p0)
-            for s0 in stride(from: 0, to: count, by: mr) {
-                let out = destination + paddedRows * p0 + (firstRow + s0) / mr * mr * kb
-                for r in 0..<mr {
+            for s0 in stride(from: 0, to: count, by: width) {
+                let out = destination + paddedRows * p0 + (firstRow + s0) / width * width * kb
+                for r in 0..<width {
                     if s0 + r < count {
                         let src = rows + (s0 + r) * k + p0
-                        for p in 0..<kb { out[p * mr + r] = src[p] }
+                        for p in 0..<kb { out[p * width + r] = src[p] }
                     } else {
-                        for p in 0..<kb { out[p * mr + r] = 0 }
+                        for p in 0..<kb { out[p * width + r] = 0 }
                     }
                 }
             }
@@ -98,6 +111,89 @@ package enum AVX2Gemm {
             }
         }
     }
+
+    // MARK: - Linear layers: out = act · Wᵀ
+
+    /// Rows of activations packed per block for `multiplyTransposed` (24 slivers, 144 KB in L2):
+    /// the 128 tokens of a UNet 8x8 level under CFG in one block, so the weight is read once.
+    static let mcActivations = 144
+
+    /// Floats of a weight with `m` rows of `k` packed as B = Wᵀ (`packTransposedWeight`).
+    package static func packedTransposedFloats(m: Int, k: Int) -> Int { roundUp(m, nr) * k }
+
+    /// Packs weight rows `firstRow..<firstRow+count` (row-major, `k` per row, at `rows`) as
+    /// columns of B = Wᵀ: K blocks of `kc` in order; in each, slivers of 16 weight rows
+    /// [kb][16] side by side (rows past `m` zero), sliver s of block p0 at `roundUp(m, 16) · p0 +
+    /// s · 16 · kb`. `firstRow` must be a multiple of 16; `count` must too unless it reaches `m`.
+    package static func packTransposedWeight(
+        rows: UnsafePointer<Float>, firstRow: Int, count: Int, m: Int, k: Int, into destination: UnsafeMutablePointer<Float>
+    ) {
+        packSlivers(rows: rows, firstRow: firstRow, count: count, m: m, k: k, width: nr, into: destination)
+    }
+
+    /// C[n, columns] = A · Wᵀ (+ C when `accumulate`) for the weight rows (output features)
+    /// `firstColumn..<firstColumn+columns`, a multiple of 16: A[i, p] is a[i·lda + p] (n
+    /// activation rows of k), W packed by `packTransposedWeight` (m rows), C[i, j] is
+    /// c[i·ldc + j]. Per K block and block of `mcActivations` rows, A is packed once (L2) and
+    /// the weight's slivers stream past it from memory, each used by every A sliver from L1.
+    package static func multiplyTransposed(
+        activations a: UnsafePointer<Float>, lda: Int, n: Int, packedWeight: UnsafePointer<Float>, m: Int, k: Int,
+        firstColumn: Int, columns: Int, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
+        scratch: UnsafeMutablePointer<Float>
+    ) {
+        precondition(firstColumn % nr == 0, "AVX2Gemm: column range not sliver-aligned")
+        guard n > 0, columns > 0 else { return }
+        if k == 0 {
+            if !accumulate {
+                for i in 0..<n { (c + i * ldc).initialize(repeating: 0, count: columns) }
+            }
+            return
+        }
+        let paddedRows = roundUp(m, nr)
+        let block = scratch, edge = scratch + mcActivations * kc
+        for p0 in stride(from: 0, to: k, by: kc) {
+            let kb = min(kc, k - p0)
+            let weightBlock = packedWeight + paddedRows * p0
+            let target = Target(c: c, ldc: ldc, accumulate: accumulate || p0 > 0, edge: edge)
+            for i0 in stride(from: 0, to: n, by: mcActivations) {
+                let ib = min(mcActivations, n - i0)
+                for ir in stride(from: 0, to: ib, by: mr) {
+                    packActivationSliver(a + (i0 + ir) * lda + p0, lda: lda, rows: min(mr, ib - ir), kb, into: block + ir * kb)
+                }
+                for jr in stride(from: 0, to: columns, by: nr) {
+                    let sliverB = weightBlock + (firstColumn + jr) / nr * nr * kb
+                    for ir in stride(from: 0, to: ib, by: mr) {
+                        kernel(
+                            block + ir * kb, sliverB, steps: kb, target, row: i0 + ir, column: jr,
+                            rows: min(mr, ib - ir), columns: min(nr, columns - jr))
+                    }
+                }
+            }
+        }
+    }
+
+    /// `rows` (at most 6) activation rows of `kb` into a sliver [kb][6]; missing rows zero.
+    private static func packActivationSliver(
+        _ a: UnsafePointer<Float>, lda: Int, rows: Int, _ kb: Int, into out: UnsafeMutablePointer<Float>
+    ) {
+        if rows == mr {
+            let s0 = a, s1 = a + lda, s2 = s1 + lda, s3 = s2 + lda, s4 = s3 + lda, s5 = s4 + lda
+            var o = out
+            for p in 0..<kb {
+                o[0] = s0[p]; o[1] = s1[p]; o[2] = s2[p]
+                o[3] = s3[p]; o[4] = s4[p]; o[5] = s5[p]
+                o += mr
+            }
+            return
+        }
+        out.initialize(repeating: 0, count: kb * mr)
+        for r in 0..<rows {
+            let src = a + r * lda
+            for p in 0..<kb { out[p * mr + r] = src[p] }
+        }
+    }
+
+    // MARK: -
 
     /// B[k..<k+kb, column..<column+cols] into 16-column slivers [kb][16], zero-padded.
     private static func packPanel(

@@ -93,14 +93,14 @@ struct AVX2LevelTests {
     }
 
     /// An f32 weight from a file multiplied by `AVX2Gemm` (packed on first use, file pages
-    /// released): 13 rows (a partial 6-row sliver), K = 333 (a full and a partial 256 block),
-    /// 50 columns (a partial 16-column sliver), overwriting and accumulating; then 300 columns
-    /// (past the packing threshold and across two 256-column panels), which a packed weight also
-    /// takes. Reference: the product summed in Double. Both an aligned (in place) and an
-    /// unaligned (decoded) weight.
-    @Test(arguments: [4, 6])
-    func f32WeightProductsUsePackedWeights(headerBytes: Int) throws {
-        let (rows, k) = (13, 333)
+    /// released), as a convolution's W · act and as a linear layer's act · Wᵀ: 21 rows (a partial
+    /// 6- and 16-row sliver), K = 333 (a full and a partial 256 block), 50 activations (partial
+    /// slivers), overwriting and accumulating; then 300 (past the packing threshold, across two
+    /// 256-column panels and three 144-row activation blocks), which a packed weight also takes.
+    /// Reference: the product summed in Double. Aligned (in place) and unaligned (decoded) weights.
+    @Test(arguments: [4, 6], [WeightProductLayout.weightTimesActivationColumns, .activationRowsTimesTransposedWeight])
+    func f32WeightProductsUsePackedWeights(headerBytes: Int, layout: WeightProductLayout) throws {
+        let (rows, k) = (21, 333)
         let w = pseudoRandomTensor([rows, k], seed: 110)
         let bytes = w.scalars.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) }
         let file = MappedFile(name: "avx2-packed.safetensors", data: [UInt8](repeating: 0, count: headerBytes) + bytes)
@@ -108,30 +108,34 @@ struct AVX2LevelTests {
             name: "w", dtype: .f32, shape: [rows, k], bytes: UnsafeRawBufferPointer(rebasing: file.bytes[headerBytes...]),
             file: file)
         let weight = try WeightMatrix(stored)
+        let conv = layout == .weightTimesActivationColumns
         for (count, beta, seed) in [(50, Float(0), UInt64(111)), (50, 1, 112), (300, 1, 113)] {
-            let act = pseudoRandomTensor([k, count], seed: seed)
-            let initial = pseudoRandomTensor([rows, count], seed: seed + 10)
+            // conv: act [k, count], out [rows, count]; linear: act [count, k], out [count, rows].
+            let act = pseudoRandomTensor(conv ? [k, count] : [count, k], seed: seed)
+            let initial = pseudoRandomTensor(conv ? [rows, count] : [count, rows], seed: seed + 10)
             var expected = [Float](repeating: 0, count: rows * count)
             for i in 0..<rows {
                 for j in 0..<count {
-                    var sum = beta == 0 ? 0 : Double(initial.scalars[i * count + j])
-                    for p in 0..<k { sum += Double(w.scalars[i * k + p]) * Double(act.scalars[p * count + j]) }
-                    expected[i * count + j] = Float(sum)
+                    let at = conv ? i * count + j : j * rows + i
+                    var sum = beta == 0 ? 0 : Double(initial.scalars[at])
+                    for p in 0..<k {
+                        sum += Double(w.scalars[i * k + p]) * Double(act.scalars[conv ? p * count + j : j * k + p])
+                    }
+                    expected[at] = Float(sum)
                 }
             }
             var out = initial.scalars
             CPUKernels.withLevel(.avx2) {
-                #expect(weight.usesAVX2Packed(.weightTimesActivationColumns, count: count))
-                #expect(!weight.usesAVX2Packed(.activationRowsTimesTransposedWeight, count: count))
+                #expect(weight.usesAVX2Packed(layout, count: count))
                 act.withUnsafeBufferPointer { a in
                     out.withUnsafeMutableBufferPointer { o in
                         weight.multiply(
-                            .weightTimesActivationColumns, activations: a.baseAddress!, activationStride: count, count: count,
-                            output: o.baseAddress!, outputStride: count, beta: beta)
+                            layout, activations: a.baseAddress!, activationStride: conv ? count : k, count: count,
+                            output: o.baseAddress!, outputStride: conv ? count : rows, beta: beta)
                     }
                 }
             }
-            #expect(weight.packCache.contains("avx2"))
+            #expect(weight.packCache.contains(conv ? "avx2" : "avx2-transposed"))
             #expect(nmse(out, expected) <= 1e-12, "count \(count), beta \(beta): \(describeDifference(out, expected))")
         }
     }

@@ -2,37 +2,47 @@
 import TensorKernelsAVX2
 
 extension WeightMatrix {
-    /// Activation columns (output pixels of a convolution's batch) per product up to which the
-    /// `avx2` level multiplies an f32 weight with `AVX2Gemm` rather than OpenBLAS. Measured on
-    /// Zen 2, 2 threads, weight 1280x11520 (a 3x3 conv of the UNet's 8x8 and 4x4 levels) against
-    /// OpenBLAS on the same product: 1.40x at 32 columns, 1.08x at 128; 640x5760 at 512 even;
-    /// 320x2880 at 2048 0.90x.
+    /// Activations per product (a convolution batch's output pixels, a linear layer's tokens) up
+    /// to which the `avx2` level multiplies an f32 weight with `AVX2Gemm` rather than OpenBLAS.
+    /// Measured on Zen 2, 2 threads, weight 1280x11520 (a 3x3 conv of the UNet's 8x8 and 4x4
+    /// levels) against OpenBLAS on the same product: 1.40x at 32 columns, 1.08x at 128; 640x5760
+    /// at 512 even; 320x2880 at 2048 0.90x.
     static let avx2PackedColumns = 256
 
-    /// Whether `multiply` takes `AVX2Gemm`: W · act (a convolution) with an f32 weight from a file
-    /// at the `avx2` level, and few columns, or any number once the weight is packed (its file
-    /// pages are then gone). Linear layers stay on OpenBLAS: their act · Wᵀ would need the
-    /// product transposed on the way out, which cost more than the packing saved (measured).
-    func usesAVX2Packed(_ layout: WeightProductLayout, count: Int) -> Bool {
-        guard CPUKernels.active == .avx2, layout == .weightTimesActivationColumns, case .stored(let stored) = storage,
-            stored.dtype == .f32
-        else { return false }
-        return count <= WeightMatrix.avx2PackedColumns || packCache.contains("avx2")
+    /// The packed form's cache key for a layout: W as the left operand (6-row slivers) or as
+    /// B = Wᵀ (16-row slivers).
+    private static func avx2Key(_ layout: WeightProductLayout) -> String {
+        layout == .weightTimesActivationColumns ? "avx2" : "avx2-transposed"
     }
 
-    /// The weight packed for `AVX2Gemm`, made on first use from the file a tile at a time, each
-    /// tile's file pages released once packed: the packed copy replaces the mapping in memory.
-    func avx2PackedWeight(_ stored: StoredTensor) -> PackedBuffer {
-        packCache.operand(for: "avx2") {
-            let buffer = PackedBuffer(byteCount: AVX2Gemm.packedFloats(m: rows, k: columns) * 4)
+    /// Whether `multiply` takes `AVX2Gemm`: an f32 weight from a file at the `avx2` level, with
+    /// few activations, or any number once the weight is packed (its file pages are then gone).
+    func usesAVX2Packed(_ layout: WeightProductLayout, count: Int) -> Bool {
+        guard CPUKernels.active == .avx2, case .stored(let stored) = storage, stored.dtype == .f32 else { return false }
+        return count <= WeightMatrix.avx2PackedColumns || packCache.contains(WeightMatrix.avx2Key(layout))
+    }
+
+    /// The weight packed for `AVX2Gemm` in `layout`'s form, made on first use from the file a
+    /// tile at a time (`packInTiles`): the packed copy replaces the mapping in memory.
+    func avx2PackedWeight(_ stored: StoredTensor, _ layout: WeightProductLayout) -> PackedBuffer {
+        packCache.operand(for: WeightMatrix.avx2Key(layout)) {
+            let asLeft = layout == .weightTimesActivationColumns
+            let floats = asLeft
+                ? AVX2Gemm.packedFloats(m: rows, k: columns) : AVX2Gemm.packedTransposedFloats(m: rows, k: columns)
+            let buffer = PackedBuffer(byteCount: floats * 4)
             let packed = buffer.pointer.assumingMemoryBound(to: Float.self)
-            let mr = AVX2Gemm.mr
-            let tileRows = max(mr, WeightMatrix.decodeTileFloats / max(columns, 1) / mr * mr)
+            let sliver = asLeft ? AVX2Gemm.mr : AVX2Gemm.nr
+            let tileRows = max(sliver, WeightMatrix.decodeTileFloats / max(columns, 1) / sliver * sliver)
             let inPlace = stored.alignedFloat32Elements
             packInTiles(stored, tileRows: tileRows) { tile in
                 func pack(_ source: UnsafePointer<Float>) {
-                    AVX2Gemm.packWeight(
-                        rows: source, firstRow: tile.lowerBound, count: tile.count, m: rows, k: columns, into: packed)
+                    if asLeft {
+                        AVX2Gemm.packWeight(
+                            rows: source, firstRow: tile.lowerBound, count: tile.count, m: rows, k: columns, into: packed)
+                    } else {
+                        AVX2Gemm.packTransposedWeight(
+                            rows: source, firstRow: tile.lowerBound, count: tile.count, m: rows, k: columns, into: packed)
+                    }
                 }
                 if let inPlace {
                     pack(inPlace + tile.lowerBound * columns)
@@ -47,36 +57,46 @@ extension WeightMatrix {
         }
     }
 
-    /// out[rows, count] (+)= W · act with `AVX2Gemm` (see `multiply`; `beta` is 0 or 1). Workers
-    /// take whole 6-row slivers of the weight, each reading only its part, or 16-column chunks
-    /// of the activations when there are many of those and few slivers.
+    /// The product of `multiply` with `AVX2Gemm` (`beta` is 0 or 1). Workers take whole slivers
+    /// of the weight (each reading only its part) or, for a convolution with many columns and
+    /// few slivers, 16-column chunks of the activations.
     func multiplyAVX2Packed(
-        _ stored: StoredTensor, activations: UnsafePointer<Float>, activationStride: Int, count: Int,
-        output: UnsafeMutablePointer<Float>, outputStride: Int, beta: Float
+        _ layout: WeightProductLayout, _ stored: StoredTensor, activations: UnsafePointer<Float>, activationStride: Int,
+        count: Int, output: UnsafeMutablePointer<Float>, outputStride: Int, beta: Float
     ) {
         precondition(beta == 0 || beta == 1, "multiplyAVX2Packed: beta \(beta)")
-        let packedWeight = avx2PackedWeight(stored)
+        let packedWeight = avx2PackedWeight(stored, layout)
         // The buffer stays alive until the product is done, even if the cache drops it.
         defer { withExtendedLifetime(packedWeight) {} }
         let packed = UnsafePointer(packedWeight.pointer.assumingMemoryBound(to: Float.self))
         let work = rows.multipliedReportingOverflow(by: columns * count)
         let threads = (work.overflow || work.partialValue >= Gemm.parallelThreshold) ? Parallel.threadCount : 1
-        let mr = AVX2Gemm.mr, nr = AVX2Gemm.nr
-        let slivers = (rows + mr - 1) / mr
-        let splitRows = count <= WeightMatrix.avx2PackedColumns * threads || slivers >= 8 * threads
-        let units = splitRows ? slivers : (count + nr - 1) / nr
+        let asLeft = layout == .weightTimesActivationColumns
+        let sliver = asLeft ? AVX2Gemm.mr : AVX2Gemm.nr
+        let slivers = (rows + sliver - 1) / sliver
+        let splitWeight = !asLeft || count <= WeightMatrix.avx2PackedColumns * threads || slivers >= 8 * threads
+        let units = splitWeight ? slivers : (count + AVX2Gemm.nr - 1) / AVX2Gemm.nr
         let chunks = max(1, min(threads, units))
         Parallel.forEach(chunks) { range in
             ScratchBuffers.withBuffer(count: AVX2Gemm.scratchFloats) { scratch in
                 for chunk in range {
                     let u0 = units * chunk / chunks, u1 = units * (chunk + 1) / chunks
                     guard u0 < u1 else { continue }
-                    let (r0, r1) = splitRows ? (u0 * mr, min(rows, u1 * mr)) : (0, rows)
-                    let (c0, c1) = splitRows ? (0, count) : (u0 * nr, min(count, u1 * nr))
-                    AVX2Gemm.multiply(
-                        packedWeight: packed, m: rows, k: columns, firstRow: r0, rows: r1 - r0,
-                        b: activations + c0, ldb: activationStride, n: c1 - c0,
-                        c: output + r0 * outputStride + c0, ldc: outputStride, accumulate: beta != 0, scratch: scratch)
+                    let (r0, r1) = splitWeight ? (u0 * sliver, min(rows, u1 * sliver)) : (0, rows)
+                    if asLeft {
+                        // out[rows, count] = W · act
+                        let (c0, c1) = splitWeight ? (0, count) : (u0 * AVX2Gemm.nr, min(count, u1 * AVX2Gemm.nr))
+                        AVX2Gemm.multiply(
+                            packedWeight: packed, m: rows, k: columns, firstRow: r0, rows: r1 - r0,
+                            b: activations + c0, ldb: activationStride, n: c1 - c0,
+                            c: output + r0 * outputStride + c0, ldc: outputStride, accumulate: beta != 0, scratch: scratch)
+                    } else {
+                        // out[count, rows] = act · Wᵀ, this chunk's output features r0..<r1
+                        AVX2Gemm.multiplyTransposed(
+                            activations: activations, lda: activationStride, n: count, packedWeight: packed, m: rows,
+                            k: columns, firstColumn: r0, columns: r1 - r0, c: output + r0, ldc: outputStride,
+                            accumulate: beta != 0, scratch: scratch)
+                    }
                 }
             }
         }

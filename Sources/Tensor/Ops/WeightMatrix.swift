@@ -155,7 +155,7 @@ extension WeightMatrix {
         }
         if usesAVX2Packed(layout, count: count), case .stored(let stored) = storage {
             multiplyAVX2Packed(
-                stored, activations: activations, activationStride: activationStride, count: count,
+                layout, stored, activations: activations, activationStride: activationStride, count: count,
                 output: output, outputStride: outputStride, beta: beta)
             return
         }
