@@ -72,21 +72,15 @@ package enum AVX2Gemm {
     }
 
     /// C[rows, n] = W[firstRow..<firstRow+rows] · B (+ C when `accumulate`); `firstRow` is a
-    /// multiple of 6; B[p, j] is b[p·ldb + j], C[i, j] is c[i·ldc + j]. `scratch` holds
+    /// multiple of 6 and k > 0 (`WeightMatrix.multiply` returns before an empty product); B[p, j] is b[p·ldb + j], C[i, j] is c[i·ldc + j]. `scratch` holds
     /// `scratchFloats`.
     package static func multiply(
         packedWeight: UnsafePointer<Float>, m: Int, k: Int, firstRow: Int, rows: Int,
         b: UnsafePointer<Float>, ldb: Int, n: Int, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
         scratch: UnsafeMutablePointer<Float>
     ) {
-        precondition(firstRow % mr == 0, "AVX2Gemm: row range not sliver-aligned")
+        precondition(firstRow % mr == 0 && k > 0, "AVX2Gemm: row range not sliver-aligned, or an empty K")
         guard rows > 0, n > 0 else { return }
-        if k == 0 {
-            if !accumulate {
-                for i in 0..<rows { (c + i * ldc).initialize(repeating: 0, count: n) }
-            }
-            return
-        }
         let paddedRows = roundUp(m, mr)
         let panel = scratch, edge = scratch + nc * kc
         for j0 in stride(from: 0, to: n, by: nc) {
@@ -132,7 +126,7 @@ package enum AVX2Gemm {
     }
 
     /// C[n, columns] = A · Wᵀ (+ C when `accumulate`) for the weight rows (output features)
-    /// `firstColumn..<firstColumn+columns`, a multiple of 16: A[i, p] is a[i·lda + p] (n
+    /// `firstColumn..<firstColumn+columns`, a multiple of 16, and k > 0: A[i, p] is a[i·lda + p] (n
     /// activation rows of k), W packed by `packTransposedWeight` (m rows), C[i, j] is
     /// c[i·ldc + j]. Per K block and block of `mcActivations` rows, A is packed once (L2) and
     /// the weight's slivers stream past it from memory, each used by every A sliver from L1.
@@ -141,14 +135,8 @@ package enum AVX2Gemm {
         firstColumn: Int, columns: Int, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
         scratch: UnsafeMutablePointer<Float>
     ) {
-        precondition(firstColumn % nr == 0, "AVX2Gemm: column range not sliver-aligned")
+        precondition(firstColumn % nr == 0 && k > 0, "AVX2Gemm: column range not sliver-aligned, or an empty K")
         guard n > 0, columns > 0 else { return }
-        if k == 0 {
-            if !accumulate {
-                for i in 0..<n { (c + i * ldc).initialize(repeating: 0, count: columns) }
-            }
-            return
-        }
         let paddedRows = roundUp(m, nr)
         let block = scratch, edge = scratch + mcActivations * kc
         for p0 in stride(from: 0, to: k, by: kc) {
