@@ -18,7 +18,13 @@
 /// (the 6 or 16 weight rows of one k adjacent), rows past m zero; so sliver s of the block at p0
 /// starts at `roundUp(m, width) · p0 + s · width · kb` floats.
 ///
-/// Every function here requires AVX2 and FMA; callers check the CPU first.
+/// The packed weight holds f32, or f16 (half the memory: an f16 checkpoint stays at its file's
+/// size) widened with F16C a block at a time into scratch just before the kernel uses it: a
+/// weight row block per B panel in `multiply`, a 16-row sliver per activation block in
+/// `multiplyTransposed`, so each half is widened once per product when the activations fit one
+/// panel or block (up to 256 columns, 144 rows).
+///
+/// Every function here requires AVX2, FMA and F16C; callers check the CPU first.
 package enum AVX2Gemm {
     package static let mr = 6
     package static let nr = 16
@@ -36,8 +42,13 @@ package enum AVX2Gemm {
     /// Floats of the packed form of a weight with `m` rows of `k`.
     package static func packedFloats(m: Int, k: Int) -> Int { roundUp(m, mr) * k }
 
-    /// Floats of scratch `multiply` and `multiplyTransposed` need.
-    package static let scratchFloats = max(nc, mcActivations) * kc + mr * nr
+    /// Floats of scratch `multiply` and `multiplyTransposed` need: the B panel or A block, the
+    /// edge tile, and an f16 weight's widened block.
+    package static let scratchFloats = max(nc, mcActivations) * kc + mr * nr + widenedFloats
+
+    /// Floats of an f16 weight's widened block: `mc` rows (`multiply`) or one sliver of `nr`
+    /// (`multiplyTransposed`) of a K block.
+    static let widenedFloats = max(mc, nr) * kc
 
     /// Packs weight rows `firstRow..<firstRow+count` (row-major, `k` per row, at `rows`) into the
     /// packed weight of `m` rows at `destination`. `firstRow` must start a sliver (a multiple of
@@ -48,10 +59,18 @@ package enum AVX2Gemm {
         packSlivers(rows: rows, firstRow: firstRow, count: count, m: m, k: k, width: mr, into: destination)
     }
 
+    /// `packWeight` for an f16 weight: the rows as half bits (2-byte aligned), packed as such.
+    package static func packWeight(
+        halfRows rows: UnsafePointer<UInt16>, firstRow: Int, count: Int, m: Int, k: Int,
+        into destination: UnsafeMutablePointer<UInt16>
+    ) {
+        packSlivers(rows: rows, firstRow: firstRow, count: count, m: m, k: k, width: mr, into: destination)
+    }
+
     /// Weight rows in slivers of `width` rows (6 for `packWeight`, 16 for `packTransposedWeight`).
-    private static func packSlivers(
-        rows: UnsafePointer<Float>, firstRow: Int, count: Int, m: Int, k: Int, width: Int,
-        into destination: UnsafeMutablePointer<Float>
+    private static func packSlivers<Element: AdditiveArithmetic>(
+        rows: UnsafePointer<Element>, firstRow: Int, count: Int, m: Int, k: Int, width: Int,
+        into destination: UnsafeMutablePointer<Element>
     ) {
         precondition(firstRow % width == 0 && (count % width == 0 || firstRow + count == m), "AVX2Gemm: rows not sliver-aligned")
         let paddedRows = roundUp(m, width)
@@ -64,7 +83,7 @@ package enum AVX2Gemm {
                         let src = rows + (s0 + r) * k + p0
                         for p in 0..<kb { out[p * width + r] = src[p] }
                     } else {
-                        for p in 0..<kb { out[p * width + r] = 0 }
+                        for p in 0..<kb { out[p * width + r] = .zero }
                     }
                 }
             }
@@ -79,6 +98,27 @@ package enum AVX2Gemm {
         b: UnsafePointer<Float>, ldb: Int, n: Int, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
         scratch: UnsafeMutablePointer<Float>
     ) {
+        multiply(
+            FloatSlivers(base: packedWeight), m: m, k: k, firstRow: firstRow, rows: rows, b: b, ldb: ldb, n: n, c: c,
+            ldc: ldc, accumulate: accumulate, scratch: scratch)
+    }
+
+    /// `multiply` with a weight packed from halfs (`packWeight(halfRows:...)`).
+    package static func multiply(
+        packedHalfWeight: UnsafePointer<UInt16>, m: Int, k: Int, firstRow: Int, rows: Int,
+        b: UnsafePointer<Float>, ldb: Int, n: Int, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
+        scratch: UnsafeMutablePointer<Float>
+    ) {
+        multiply(
+            HalfSlivers(base: packedHalfWeight, widened: scratch + scratchFloats - widenedFloats), m: m, k: k,
+            firstRow: firstRow, rows: rows, b: b, ldb: ldb, n: n, c: c, ldc: ldc, accumulate: accumulate, scratch: scratch)
+    }
+
+    private static func multiply<Weight: PackedSlivers>(
+        _ weight: Weight, m: Int, k: Int, firstRow: Int, rows: Int,
+        b: UnsafePointer<Float>, ldb: Int, n: Int, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
+        scratch: UnsafeMutablePointer<Float>
+    ) {
         precondition(firstRow % mr == 0 && k > 0, "AVX2Gemm: row range not sliver-aligned, or an empty K")
         guard rows > 0, n > 0 else { return }
         let paddedRows = roundUp(m, mr)
@@ -88,14 +128,15 @@ package enum AVX2Gemm {
             for p0 in stride(from: 0, to: k, by: kc) {
                 let kb = min(kc, k - p0)
                 packPanel(b, ldb: ldb, k: p0, kb, columns: j0, nb, into: panel)
-                let block = packedWeight + paddedRows * p0
                 let target = Target(c: c, ldc: ldc, accumulate: accumulate || p0 > 0, edge: edge)
                 for i0 in stride(from: 0, to: rows, by: mc) {
                     let ib = min(mc, rows - i0)
+                    // This block's slivers, contiguous in the packed weight (rows past m are zero).
+                    let block = weight.floats(at: paddedRows * p0 + (firstRow + i0) * kb, count: roundUp(ib, mr) * kb)
                     for jr in stride(from: 0, to: nb, by: nr) {
                         let sliverB = panel + jr * kb
                         for ir in stride(from: 0, to: ib, by: mr) {
-                            let sliverA = block + (firstRow + i0 + ir) / mr * mr * kb
+                            let sliverA = block + ir * kb
                             kernel(
                                 sliverA, sliverB, steps: kb, target, row: i0 + ir, column: j0 + jr,
                                 rows: min(mr, ib - ir), columns: min(nr, nb - jr))
@@ -125,6 +166,14 @@ package enum AVX2Gemm {
         packSlivers(rows: rows, firstRow: firstRow, count: count, m: m, k: k, width: nr, into: destination)
     }
 
+    /// `packTransposedWeight` for an f16 weight: the rows as half bits, packed as such.
+    package static func packTransposedWeight(
+        halfRows rows: UnsafePointer<UInt16>, firstRow: Int, count: Int, m: Int, k: Int,
+        into destination: UnsafeMutablePointer<UInt16>
+    ) {
+        packSlivers(rows: rows, firstRow: firstRow, count: count, m: m, k: k, width: nr, into: destination)
+    }
+
     /// C[n, columns] = A · Wᵀ (+ C when `accumulate`) for the weight rows (output features)
     /// `firstColumn..<firstColumn+columns`, a multiple of 16, and k > 0: A[i, p] is a[i·lda + p] (n
     /// activation rows of k), W packed by `packTransposedWeight` (m rows), C[i, j] is
@@ -135,13 +184,34 @@ package enum AVX2Gemm {
         firstColumn: Int, columns: Int, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
         scratch: UnsafeMutablePointer<Float>
     ) {
+        multiplyTransposed(
+            activations: a, lda: lda, n: n, FloatSlivers(base: packedWeight), m: m, k: k, firstColumn: firstColumn,
+            columns: columns, c: c, ldc: ldc, accumulate: accumulate, scratch: scratch)
+    }
+
+    /// `multiplyTransposed` with a weight packed from halfs (`packTransposedWeight(halfRows:...)`).
+    package static func multiplyTransposed(
+        activations a: UnsafePointer<Float>, lda: Int, n: Int, packedHalfWeight: UnsafePointer<UInt16>, m: Int, k: Int,
+        firstColumn: Int, columns: Int, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
+        scratch: UnsafeMutablePointer<Float>
+    ) {
+        multiplyTransposed(
+            activations: a, lda: lda, n: n, HalfSlivers(base: packedHalfWeight, widened: scratch + scratchFloats - widenedFloats),
+            m: m, k: k, firstColumn: firstColumn, columns: columns, c: c, ldc: ldc, accumulate: accumulate,
+            scratch: scratch)
+    }
+
+    private static func multiplyTransposed<Weight: PackedSlivers>(
+        activations a: UnsafePointer<Float>, lda: Int, n: Int, _ weight: Weight, m: Int, k: Int,
+        firstColumn: Int, columns: Int, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
+        scratch: UnsafeMutablePointer<Float>
+    ) {
         precondition(firstColumn % nr == 0 && k > 0, "AVX2Gemm: column range not sliver-aligned, or an empty K")
         guard n > 0, columns > 0 else { return }
         let paddedRows = roundUp(m, nr)
         let block = scratch, edge = scratch + mcActivations * kc
         for p0 in stride(from: 0, to: k, by: kc) {
             let kb = min(kc, k - p0)
-            let weightBlock = packedWeight + paddedRows * p0
             let target = Target(c: c, ldc: ldc, accumulate: accumulate || p0 > 0, edge: edge)
             for i0 in stride(from: 0, to: n, by: mcActivations) {
                 let ib = min(mcActivations, n - i0)
@@ -149,7 +219,7 @@ package enum AVX2Gemm {
                     packActivationSliver(a + (i0 + ir) * lda + p0, lda: lda, rows: min(mr, ib - ir), kb, into: block + ir * kb)
                 }
                 for jr in stride(from: 0, to: columns, by: nr) {
-                    let sliverB = weightBlock + (firstColumn + jr) / nr * nr * kb
+                    let sliverB = weight.floats(at: paddedRows * p0 + (firstColumn + jr) * kb, count: nr * kb)
                     for ir in stride(from: 0, to: ib, by: mr) {
                         kernel(
                             block + ir * kb, sliverB, steps: kb, target, row: i0 + ir, column: jr,
@@ -205,6 +275,29 @@ package enum AVX2Gemm {
                     (dst + width).initialize(repeating: 0, count: nr - width)
                 }
             }
+        }
+    }
+
+    /// Where the micro-kernel's weight slivers come from.
+    protocol PackedSlivers {
+        /// `count` elements of the packed weight from element `offset`, as floats, valid until
+        /// the next call.
+        func floats(at offset: Int, count: Int) -> UnsafePointer<Float>
+    }
+
+    /// An f32 packed weight, read in place.
+    struct FloatSlivers: PackedSlivers {
+        let base: UnsafePointer<Float>
+        @inline(__always) func floats(at offset: Int, count: Int) -> UnsafePointer<Float> { base + offset }
+    }
+
+    /// An f16 packed weight, widened into `widened` (`widenedFloats`) on each call.
+    struct HalfSlivers: PackedSlivers {
+        let base: UnsafePointer<UInt16>
+        let widened: UnsafeMutablePointer<Float>
+        @inline(__always) func floats(at offset: Int, count: Int) -> UnsafePointer<Float> {
+            AVX2Convert.halfToFloat(base + offset, count: count, into: widened)
+            return UnsafePointer(widened)
         }
     }
 

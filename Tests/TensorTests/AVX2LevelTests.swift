@@ -92,20 +92,34 @@ struct AVX2LevelTests {
         #expect(nmse(fast, generic) <= 1e-12, "\(describeDifference(fast, generic))")
     }
 
-    /// An f32 weight from a file multiplied by `AVX2Gemm` (packed on first use, file pages
-    /// released), as a convolution's W · act and as a linear layer's act · Wᵀ: 21 rows (a partial
-    /// 6- and 16-row sliver), K = 333 (a full and a partial 256 block), 50 activations (partial
-    /// slivers), overwriting and accumulating; then 300 (past the packing threshold, across two
-    /// 256-column panels and three 144-row activation blocks), which a packed weight also takes.
-    /// Reference: the product summed in Double. Aligned (in place) and unaligned (decoded) weights.
-    @Test(arguments: [4, 6], [WeightProductLayout.weightTimesActivationColumns, .activationRowsTimesTransposedWeight])
-    func f32WeightProductsUsePackedWeights(headerBytes: Int, layout: WeightProductLayout) throws {
+    /// How the weight of `storedWeightProductsUsePackedWeights` sits in its file.
+    enum WeightFile: CaseIterable {
+        case f32Aligned, f32Unaligned, f16Aligned, f16Unaligned
+
+        var dtype: DType { self == .f32Aligned || self == .f32Unaligned ? .f32 : .f16 }
+        /// Bytes before the tensor: 4-byte aligned, or not (an f16 weight at an odd offset).
+        var headerBytes: Int { [.f32Aligned: 4, .f32Unaligned: 6, .f16Aligned: 4, .f16Unaligned: 5][self] ?? 0 }
+    }
+
+    /// An f32 or f16 weight from a file multiplied by `AVX2Gemm` (packed on first use, f16 as
+    /// halfs, file pages released), as a convolution's W · act and as a linear layer's act · Wᵀ:
+    /// 21 rows (a partial 6- and 16-row sliver), K = 333 (a full and a partial 256 block), 50
+    /// activations (partial slivers), overwriting and accumulating; then 300 (past the packing
+    /// threshold, across two 256-column panels and three 144-row activation blocks), which a
+    /// packed weight also takes. Reference: the product of the stored values summed in Double.
+    @Test(arguments: WeightFile.allCases, [WeightProductLayout.weightTimesActivationColumns, .activationRowsTimesTransposedWeight])
+    func storedWeightProductsUsePackedWeights(file weightFile: WeightFile, layout: WeightProductLayout) throws {
         let (rows, k) = (21, 333)
-        let w = pseudoRandomTensor([rows, k], seed: 110)
-        let bytes = w.scalars.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) }
-        let file = MappedFile(name: "avx2-packed.safetensors", data: [UInt8](repeating: 0, count: headerBytes) + bytes)
+        let half = weightFile.dtype == .f16
+        // The values the file holds (f16-rounded for an f16 file).
+        let w = pseudoRandomTensor([rows, k], seed: 110).scalars.map { half ? Float(Float16($0)) : $0 }
+        let bytes = w.flatMap {
+            half ? withUnsafeBytes(of: Float16($0).bitPattern.littleEndian, Array.init) : withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init)
+        }
+        let header = weightFile.headerBytes
+        let file = MappedFile(name: "avx2-packed.safetensors", data: [UInt8](repeating: 0, count: header) + bytes)
         let stored = StoredTensor(
-            name: "w", dtype: .f32, shape: [rows, k], bytes: UnsafeRawBufferPointer(rebasing: file.bytes[headerBytes...]),
+            name: "w", dtype: weightFile.dtype, shape: [rows, k], bytes: UnsafeRawBufferPointer(rebasing: file.bytes[header...]),
             file: file)
         let weight = try WeightMatrix(stored)
         let conv = layout == .weightTimesActivationColumns
@@ -114,12 +128,13 @@ struct AVX2LevelTests {
             let act = pseudoRandomTensor(conv ? [k, count] : [count, k], seed: seed)
             let initial = pseudoRandomTensor(conv ? [rows, count] : [count, rows], seed: seed + 10)
             var expected = [Float](repeating: 0, count: rows * count)
+            let a = act.scalars, c = initial.scalars
             for i in 0..<rows {
                 for j in 0..<count {
                     let at = conv ? i * count + j : j * rows + i
-                    var sum = beta == 0 ? 0 : Double(initial.scalars[at])
+                    var sum = beta == 0 ? 0 : Double(c[at])
                     for p in 0..<k {
-                        sum += Double(w.scalars[i * k + p]) * Double(act.scalars[conv ? p * count + j : j * k + p])
+                        sum += Double(w[i * k + p]) * Double(a[conv ? p * count + j : j * k + p])
                     }
                     expected[at] = Float(sum)
                 }
@@ -138,6 +153,9 @@ struct AVX2LevelTests {
             #expect(weight.packCache.contains(conv ? "avx2" : "avx2-transposed"))
             #expect(nmse(out, expected) <= 1e-12, "count \(count), beta \(beta): \(describeDifference(out, expected))")
         }
+        // The packed copy keeps the file's element size: 2 bytes per element for f16.
+        let paddedRows = conv ? 24 : 32
+        #expect(weight.avx2PackedWeight(stored, layout).byteCount == paddedRows * k * (half ? 2 : 4))
     }
 
     /// A convolution of the UNet's small levels (batch 2, 4x4 pixels: all 32 output pixels in one

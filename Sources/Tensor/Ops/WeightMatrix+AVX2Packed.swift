@@ -3,10 +3,12 @@ import TensorKernelsAVX2
 
 extension WeightMatrix {
     /// Activations per product (a convolution batch's output pixels, a linear layer's tokens) up
-    /// to which the `avx2` level multiplies an f32 weight with `AVX2Gemm` rather than OpenBLAS.
-    /// Measured on Zen 2, 2 threads, weight 1280x11520 (a 3x3 conv of the UNet's 8x8 and 4x4
-    /// levels) against OpenBLAS on the same product: 1.40x at 32 columns, 1.08x at 128; 640x5760
-    /// at 512 even; 320x2880 at 2048 0.90x.
+    /// to which the `avx2` level multiplies an f32 or f16 weight with `AVX2Gemm` rather than
+    /// OpenBLAS. Measured on Zen 2, 2 threads, f32 weight 1280x11520 (a 3x3 conv of the UNet's
+    /// 8x8 and 4x4 levels) against OpenBLAS on the same product: 1.40x at 32 columns, 1.08x at
+    /// 128; 640x5760 at 512 even; 320x2880 at 2048 0.90x. An f16 weight gains more (OpenBLAS
+    /// needs it decoded per use): on Zen 5 at this level, 2x1280x8x8 189 -> 233 GFLOP/s, 4x4
+    /// 113–136 -> 183; above the threshold the per-use decode is under 1 % of the product.
     static let avx2PackedColumns = 256
 
     /// The packed form's cache key for a layout: W as the left operand (6-row slivers) or as
@@ -15,24 +17,57 @@ extension WeightMatrix {
         layout == .weightTimesActivationColumns ? "avx2" : "avx2-transposed"
     }
 
-    /// Whether `multiply` takes `AVX2Gemm`: an f32 weight from a file at the `avx2` level, with
-    /// few activations, or any number once the weight is packed (its file pages are then gone).
+    /// Whether `multiply` takes `AVX2Gemm`: an f32 or f16 weight from a file at the `avx2` level,
+    /// with few activations, or any number once the weight is packed (its file pages are then
+    /// gone). An f16 weight stays f16 in its packed form (the file's size).
     func usesAVX2Packed(_ layout: WeightProductLayout, count: Int) -> Bool {
-        guard CPUKernels.active == .avx2, case .stored(let stored) = storage, stored.dtype == .f32 else { return false }
+        guard CPUKernels.active == .avx2, case .stored(let stored) = storage, stored.dtype == .f32 || stored.dtype == .f16
+        else { return false }
         return count <= WeightMatrix.avx2PackedColumns || packCache.contains(WeightMatrix.avx2Key(layout))
     }
 
     /// The weight packed for `AVX2Gemm` in `layout`'s form, made on first use from the file a
-    /// tile at a time (`packInTiles`): the packed copy replaces the mapping in memory.
+    /// tile at a time (`packInTiles`): the packed copy replaces the mapping in memory. f16
+    /// weights are packed as their half bits, f32 ones as floats.
     func avx2PackedWeight(_ stored: StoredTensor, _ layout: WeightProductLayout) -> PackedBuffer {
         packCache.operand(for: WeightMatrix.avx2Key(layout)) {
             let asLeft = layout == .weightTimesActivationColumns
-            let floats = asLeft
+            let elements = asLeft
                 ? AVX2Gemm.packedFloats(m: rows, k: columns) : AVX2Gemm.packedTransposedFloats(m: rows, k: columns)
-            let buffer = PackedBuffer(byteCount: floats * 4)
-            let packed = buffer.pointer.assumingMemoryBound(to: Float.self)
             let sliver = asLeft ? AVX2Gemm.mr : AVX2Gemm.nr
             let tileRows = max(sliver, WeightMatrix.decodeTileFloats / max(columns, 1) / sliver * sliver)
+            if stored.dtype == .f16 {
+                let buffer = PackedBuffer(byteCount: elements * 2)
+                let packed = buffer.pointer.assumingMemoryBound(to: UInt16.self)
+                packInTiles(stored, tileRows: tileRows) { tile in
+                    func pack(_ source: UnsafePointer<UInt16>) {
+                        if asLeft {
+                            AVX2Gemm.packWeight(
+                                halfRows: source, firstRow: tile.lowerBound, count: tile.count, m: rows, k: columns,
+                                into: packed)
+                        } else {
+                            AVX2Gemm.packTransposedWeight(
+                                halfRows: source, firstRow: tile.lowerBound, count: tile.count, m: rows, k: columns,
+                                into: packed)
+                        }
+                    }
+                    let tileBytes = UnsafeRawBufferPointer(rebasing: stored.bytes[(tile.lowerBound * columns * 2)..<(tile.upperBound * columns * 2)])
+                    guard let base = tileBytes.baseAddress else { return }
+                    if Int(bitPattern: base) % MemoryLayout<UInt16>.alignment == 0 {
+                        pack(base.assumingMemoryBound(to: UInt16.self))
+                    } else {
+                        // A file may place a tensor at an odd offset.
+                        let halfs = [UInt16](unsafeUninitializedCapacity: tile.count * columns) { out, initialized in
+                            UnsafeMutableRawBufferPointer(out).copyMemory(from: tileBytes)
+                            initialized = tile.count * columns
+                        }
+                        halfs.withUnsafeBufferPointer { if let p = $0.baseAddress { pack(p) } }
+                    }
+                }
+                return buffer
+            }
+            let buffer = PackedBuffer(byteCount: elements * 4)
+            let packed = buffer.pointer.assumingMemoryBound(to: Float.self)
             let inPlace = stored.alignedFloat32Elements
             packInTiles(stored, tileRows: tileRows) { tile in
                 func pack(_ source: UnsafePointer<Float>) {
@@ -68,7 +103,8 @@ extension WeightMatrix {
         let packedWeight = avx2PackedWeight(stored, layout)
         // The buffer stays alive until the product is done, even if the cache drops it.
         defer { withExtendedLifetime(packedWeight) {} }
-        let packed = UnsafePointer(packedWeight.pointer.assumingMemoryBound(to: Float.self))
+        let half = stored.dtype == .f16
+        let packed = UnsafeRawPointer(packedWeight.pointer)
         let work = rows.multipliedReportingOverflow(by: columns * count)
         let threads = (work.overflow || work.partialValue >= Gemm.parallelThreshold) ? Parallel.threadCount : 1
         let asLeft = layout == .weightTimesActivationColumns
@@ -86,16 +122,31 @@ extension WeightMatrix {
                     if asLeft {
                         // out[rows, count] = W · act
                         let (c0, c1) = splitWeight ? (0, count) : (u0 * AVX2Gemm.nr, min(count, u1 * AVX2Gemm.nr))
-                        AVX2Gemm.multiply(
-                            packedWeight: packed, m: rows, k: columns, firstRow: r0, rows: r1 - r0,
-                            b: activations + c0, ldb: activationStride, n: c1 - c0,
-                            c: output + r0 * outputStride + c0, ldc: outputStride, accumulate: beta != 0, scratch: scratch)
-                    } else {
+                        let c = output + r0 * outputStride + c0
+                        if half {
+                            AVX2Gemm.multiply(
+                                packedHalfWeight: packed.assumingMemoryBound(to: UInt16.self), m: rows, k: columns,
+                                firstRow: r0, rows: r1 - r0, b: activations + c0, ldb: activationStride, n: c1 - c0,
+                                c: c, ldc: outputStride, accumulate: beta != 0, scratch: scratch)
+                        } else {
+                            AVX2Gemm.multiply(
+                                packedWeight: packed.assumingMemoryBound(to: Float.self), m: rows, k: columns, firstRow: r0,
+                                rows: r1 - r0, b: activations + c0, ldb: activationStride, n: c1 - c0, c: c,
+                                ldc: outputStride, accumulate: beta != 0, scratch: scratch)
+                        }
+                    } else if half {
                         // out[count, rows] = act · Wᵀ, this chunk's output features r0..<r1
                         AVX2Gemm.multiplyTransposed(
-                            activations: activations, lda: activationStride, n: count, packedWeight: packed, m: rows,
-                            k: columns, firstColumn: r0, columns: r1 - r0, c: output + r0, ldc: outputStride,
-                            accumulate: beta != 0, scratch: scratch)
+                            activations: activations, lda: activationStride, n: count,
+                            packedHalfWeight: packed.assumingMemoryBound(to: UInt16.self), m: rows, k: columns,
+                            firstColumn: r0, columns: r1 - r0, c: output + r0, ldc: outputStride, accumulate: beta != 0,
+                            scratch: scratch)
+                    } else {
+                        AVX2Gemm.multiplyTransposed(
+                            activations: activations, lda: activationStride, n: count,
+                            packedWeight: packed.assumingMemoryBound(to: Float.self), m: rows, k: columns,
+                            firstColumn: r0, columns: r1 - r0, c: output + r0, ldc: outputStride, accumulate: beta != 0,
+                            scratch: scratch)
                     }
                 }
             }
