@@ -56,10 +56,16 @@ struct PipelineItemRunner {
             options.sampler = .eulerAncestral
             options.seed = 42
             for r in 0..<runs {
-                // Request to PNG: generation and the PNG encoding a server response needs.
+                // Request to PNG: generation and the PNG encoding a server response needs. The
+                // step callbacks split it, to tell a slow step from overhead around the steps.
+                var stepEnds: [UInt64] = []
+                let start = DispatchTime.now().uptimeNanoseconds
                 let (images, png) = try timing.measure {
-                    let images = try pipeline.generate(options)
+                    let images = try pipeline.generate(options) { _ in stepEnds.append(DispatchTime.now().uptimeNanoseconds) }
                     return (images, images.first.map { PNG.encode($0.image) } ?? [])
+                }
+                if let phases = ImagePhases(start: start, stepEnds: stepEnds, end: start + UInt64(timing.seconds[r] * 1e9)) {
+                    print("    " + phases.description)
                 }
                 check = images.first.map { "latent " + TensorStats($0.latent).description + ", PNG \(png.count) bytes" } ?? "no image"
                 if let imageOutput { try Data(png).write(to: URL(fileURLWithPath: imageOutput)) }

@@ -83,8 +83,9 @@ func f32Weight(_ t: Tensor) throws -> WeightMatrix {
 }
 
 Parallel.threadCount = options.threads
-/// The levels timed: the portable kernels and the best level this CPU has.
-let levels = KernelLevel.allCases.filter { $0 == .generic || $0 == CPUKernels.detected }
+/// The levels timed: the portable kernels and the best level this CPU has, or the lower one
+/// `SD_KERNELS` names (to time, say, the `avx2` level on an AVX-512 machine).
+let levels = KernelLevel.allCases.filter { $0 == .generic || $0 == CPUKernels.processLevel }
 print("threads \(options.threads), runs \(options.runs), \(ProcessInfo.processInfo.activeProcessorCount) cores")
 print(padded("GFLOP/s") + "     min   median      max")
 
