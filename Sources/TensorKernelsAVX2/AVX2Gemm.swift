@@ -18,11 +18,13 @@
 /// (the 6 or 16 weight rows of one k adjacent), rows past m zero; so sliver s of the block at p0
 /// starts at `roundUp(m, width) · p0 + s · width · kb` floats.
 ///
-/// The packed weight holds f32, or f16 (half the memory: an f16 checkpoint stays at its file's
-/// size) widened with F16C a block at a time into scratch just before the kernel uses it: a
-/// weight row block per B panel in `multiply`, a 16-row sliver per activation block in
-/// `multiplyTransposed`, so each half is widened once per product when the activations fit one
-/// panel or block (up to 256 columns, 144 rows).
+/// The packed weight holds f32, or f16 or q8_0 (an f16 or q8_0 checkpoint stays near its file's
+/// size) widened a block at a time into scratch just before the kernel uses it: a weight row
+/// block per B panel in `multiply`, a 16-row sliver per activation block in
+/// `multiplyTransposed`, so each element is widened once per product when the activations fit
+/// one panel or block (up to 256 columns, 144 rows). q8_0 keeps its int8 values in the same
+/// layout and after them (from `q8ScalesByteOffset`) each sliver's scales per group of 32 k
+/// ([kb / 32][width] floats), so element o's group scale is float o / 32 of the scales.
 ///
 /// Every function here requires AVX2, FMA and F16C; callers check the CPU first.
 package enum AVX2Gemm {
@@ -65,6 +67,56 @@ package enum AVX2Gemm {
         into destination: UnsafeMutablePointer<UInt16>
     ) {
         packSlivers(rows: rows, firstRow: firstRow, count: count, m: m, k: k, width: mr, into: destination)
+    }
+
+    /// `packWeight` for a q8_0 weight (rows of k / 32 blocks: an f16 scale, then 32 int8) into
+    /// `packedQ8Bytes(m:k:width: mr)` bytes.
+    package static func packWeight(
+        q8Rows rows: UnsafeRawPointer, firstRow: Int, count: Int, m: Int, k: Int, into destination: UnsafeMutableRawPointer
+    ) {
+        packQ8Slivers(rows: rows, firstRow: firstRow, count: count, m: m, k: k, width: mr, into: destination)
+    }
+
+    /// Bytes of a q8_0 weight of `m` rows of `k` packed in slivers of `width`: the int8 values
+    /// (one per element, where the f32 form has a float), then, from `q8ScalesByteOffset`, the
+    /// scales (one float per 32).
+    package static func packedQ8Bytes(m: Int, k: Int, width: Int) -> Int {
+        q8ScalesByteOffset(m: m, k: k, width: width) + roundUp(m, width) * k / 32 * 4
+    }
+
+    static func q8ScalesByteOffset(m: Int, k: Int, width: Int) -> Int { roundUp(roundUp(m, width) * k, 64) }
+
+    /// q8_0 rows in slivers of `width` rows: element o's value at byte o, its group's scale at
+    /// float o / 32 of the scales (see the type's comment).
+    private static func packQ8Slivers(
+        rows: UnsafeRawPointer, firstRow: Int, count: Int, m: Int, k: Int, width: Int, into destination: UnsafeMutableRawPointer
+    ) {
+        precondition(firstRow % width == 0 && (count % width == 0 || firstRow + count == m), "AVX2Gemm: rows not sliver-aligned")
+        precondition(k % 32 == 0, "AVX2Gemm: q8_0 rows are whole blocks of 32")
+        let paddedRows = roundUp(m, width)
+        let quants = destination.assumingMemoryBound(to: Int8.self)
+        let scales = (destination + q8ScalesByteOffset(m: m, k: k, width: width)).assumingMemoryBound(to: Float.self)
+        let blockBytes = 34, rowBytes = k / 32 * blockBytes
+        for p0 in stride(from: 0, to: k, by: kc) {
+            let kb = min(kc, k - p0)
+            for s0 in stride(from: 0, to: count, by: width) {
+                let o = paddedRows * p0 + (firstRow + s0) * kb
+                for r in 0..<width {
+                    for g in 0..<kb / 32 {
+                        guard s0 + r < count else {
+                            scales[o / 32 + g * width + r] = 0
+                            for p in 0..<32 { quants[o + (g * 32 + p) * width + r] = 0 }
+                            continue
+                        }
+                        let block = rows + (s0 + r) * rowBytes + (p0 / 32 + g) * blockBytes
+                        scales[o / 32 + g * width + r] = Float(Float16(bitPattern: block.loadUnaligned(as: UInt16.self)))
+                        for p in 0..<32 {
+                            quants[o + (g * 32 + p) * width + r] = block.load(fromByteOffset: 2 + p, as: Int8.self)
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// Weight rows in slivers of `width` rows (6 for `packWeight`, 16 for `packTransposedWeight`).
@@ -114,6 +166,17 @@ package enum AVX2Gemm {
             firstRow: firstRow, rows: rows, b: b, ldb: ldb, n: n, c: c, ldc: ldc, accumulate: accumulate, scratch: scratch)
     }
 
+    /// `multiply` with a q8_0 weight packed by `packWeight(q8Rows:...)`.
+    package static func multiply(
+        packedQ8Weight: UnsafeRawPointer, m: Int, k: Int, firstRow: Int, rows: Int,
+        b: UnsafePointer<Float>, ldb: Int, n: Int, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
+        scratch: UnsafeMutablePointer<Float>
+    ) {
+        multiply(
+            Q8Slivers(packedQ8Weight, m: m, k: k, width: mr, scratch: scratch), m: m, k: k, firstRow: firstRow, rows: rows, b: b, ldb: ldb, n: n, c: c, ldc: ldc,
+            accumulate: accumulate, scratch: scratch)
+    }
+
     private static func multiply<Weight: PackedSlivers>(
         _ weight: Weight, m: Int, k: Int, firstRow: Int, rows: Int,
         b: UnsafePointer<Float>, ldb: Int, n: Int, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
@@ -132,7 +195,8 @@ package enum AVX2Gemm {
                 for i0 in stride(from: 0, to: rows, by: mc) {
                     let ib = min(mc, rows - i0)
                     // This block's slivers, contiguous in the packed weight (rows past m are zero).
-                    let block = weight.floats(at: paddedRows * p0 + (firstRow + i0) * kb, count: roundUp(ib, mr) * kb)
+                    let block = weight.floats(
+                        at: paddedRows * p0 + (firstRow + i0) * kb, slivers: (ib + mr - 1) / mr, width: mr, steps: kb)
                     for jr in stride(from: 0, to: nb, by: nr) {
                         let sliverB = panel + jr * kb
                         for ir in stride(from: 0, to: ib, by: mr) {
@@ -164,6 +228,13 @@ package enum AVX2Gemm {
         rows: UnsafePointer<Float>, firstRow: Int, count: Int, m: Int, k: Int, into destination: UnsafeMutablePointer<Float>
     ) {
         packSlivers(rows: rows, firstRow: firstRow, count: count, m: m, k: k, width: nr, into: destination)
+    }
+
+    /// `packTransposedWeight` for a q8_0 weight, into `packedQ8Bytes(m:k:width: nr)` bytes.
+    package static func packTransposedWeight(
+        q8Rows rows: UnsafeRawPointer, firstRow: Int, count: Int, m: Int, k: Int, into destination: UnsafeMutableRawPointer
+    ) {
+        packQ8Slivers(rows: rows, firstRow: firstRow, count: count, m: m, k: k, width: nr, into: destination)
     }
 
     /// `packTransposedWeight` for an f16 weight: the rows as half bits, packed as such.
@@ -201,6 +272,17 @@ package enum AVX2Gemm {
             scratch: scratch)
     }
 
+    /// `multiplyTransposed` with a q8_0 weight packed by `packTransposedWeight(q8Rows:...)`.
+    package static func multiplyTransposed(
+        activations a: UnsafePointer<Float>, lda: Int, n: Int, packedQ8Weight: UnsafeRawPointer, m: Int, k: Int,
+        firstColumn: Int, columns: Int, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
+        scratch: UnsafeMutablePointer<Float>
+    ) {
+        multiplyTransposed(
+            activations: a, lda: lda, n: n, Q8Slivers(packedQ8Weight, m: m, k: k, width: nr, scratch: scratch), m: m, k: k, firstColumn: firstColumn, columns: columns, c: c,
+            ldc: ldc, accumulate: accumulate, scratch: scratch)
+    }
+
     private static func multiplyTransposed<Weight: PackedSlivers>(
         activations a: UnsafePointer<Float>, lda: Int, n: Int, _ weight: Weight, m: Int, k: Int,
         firstColumn: Int, columns: Int, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
@@ -219,7 +301,7 @@ package enum AVX2Gemm {
                     packActivationSliver(a + (i0 + ir) * lda + p0, lda: lda, rows: min(mr, ib - ir), kb, into: block + ir * kb)
                 }
                 for jr in stride(from: 0, to: columns, by: nr) {
-                    let sliverB = weight.floats(at: paddedRows * p0 + (firstColumn + jr) * kb, count: nr * kb)
+                    let sliverB = weight.floats(at: paddedRows * p0 + (firstColumn + jr) * kb, slivers: 1, width: nr, steps: kb)
                     for ir in stride(from: 0, to: ib, by: mr) {
                         kernel(
                             block + ir * kb, sliverB, steps: kb, target, row: i0 + ir, column: jr,
@@ -280,23 +362,69 @@ package enum AVX2Gemm {
 
     /// Where the micro-kernel's weight slivers come from.
     protocol PackedSlivers {
-        /// `count` elements of the packed weight from element `offset`, as floats, valid until
-        /// the next call.
-        func floats(at offset: Int, count: Int) -> UnsafePointer<Float>
+        /// `slivers` consecutive slivers of `width` rows and `steps` k of the packed weight, from
+        /// element `offset`, as floats, valid until the next call.
+        func floats(at offset: Int, slivers: Int, width: Int, steps: Int) -> UnsafePointer<Float>
     }
 
     /// An f32 packed weight, read in place.
     struct FloatSlivers: PackedSlivers {
         let base: UnsafePointer<Float>
-        @inline(__always) func floats(at offset: Int, count: Int) -> UnsafePointer<Float> { base + offset }
+        @inline(__always) func floats(at offset: Int, slivers: Int, width: Int, steps: Int) -> UnsafePointer<Float> {
+            base + offset
+        }
     }
 
-    /// An f16 packed weight, widened into `widened` (`widenedFloats`) on each call.
+    /// An f16 packed weight, widened with F16C into `widened` (`widenedFloats`) on each call.
     struct HalfSlivers: PackedSlivers {
         let base: UnsafePointer<UInt16>
         let widened: UnsafeMutablePointer<Float>
-        @inline(__always) func floats(at offset: Int, count: Int) -> UnsafePointer<Float> {
-            AVX2Convert.halfToFloat(base + offset, count: count, into: widened)
+        @inline(__always) func floats(at offset: Int, slivers: Int, width: Int, steps: Int) -> UnsafePointer<Float> {
+            AVX2Convert.halfToFloat(base + offset, count: slivers * width * steps, into: widened)
+            return UnsafePointer(widened)
+        }
+    }
+
+    /// A q8_0 packed weight (int8 values and group scales), widened into `widened` on each call:
+    /// y = scale · q, the product the q8_0 decoder makes, so the same values.
+    struct Q8Slivers: PackedSlivers {
+        let quants: UnsafePointer<Int8>
+        let scales: UnsafePointer<Float>
+        let widened: UnsafeMutablePointer<Float>
+
+        /// The weight of `m` rows of `k` packed in slivers of `width` at `packed`, widened into
+        /// the end of `scratch` (`scratchFloats`).
+        init(_ packed: UnsafeRawPointer, m: Int, k: Int, width: Int, scratch: UnsafeMutablePointer<Float>) {
+            quants = packed.assumingMemoryBound(to: Int8.self)
+            scales = (packed + q8ScalesByteOffset(m: m, k: k, width: width)).assumingMemoryBound(to: Float.self)
+            widened = scratch + scratchFloats - widenedFloats
+        }
+
+        func floats(at offset: Int, slivers: Int, width: Int, steps: Int) -> UnsafePointer<Float> {
+            // A group (32 k of a sliver) is [32][width]; its `width` scales repeat with period
+            // `width`, so as 8-lane vectors the scale pattern repeats every 24 elements for 6-row
+            // slivers (3 vectors) and every 16 for 16-row ones (2 vectors).
+            precondition((width == mr || width == nr) && steps % 32 == 0, "AVX2Gemm: q8_0 sliver shape")
+            var out = UnsafeMutableRawPointer(widened)
+            var q = UnsafeRawPointer(quants + offset)
+            var scale = scales + offset / 32
+            @inline(__always) func emit(_ s: F8) {
+                out.storeBytes(of: F8(SIMD8<Int32>(truncatingIfNeeded: q.loadUnaligned(as: SIMD8<Int8>.self))) * s, as: F8.self)
+                q += 8
+                out += 32
+            }
+            for _ in 0..<(slivers * steps / 32) {
+                if width == nr {
+                    let s0 = UnsafeRawPointer(scale).loadUnaligned(as: F8.self)
+                    let s1 = UnsafeRawPointer(scale).loadUnaligned(fromByteOffset: 32, as: F8.self)
+                    for _ in 0..<32 { emit(s0); emit(s1) }
+                } else {
+                    let (a, b, c, d, e, f) = (scale[0], scale[1], scale[2], scale[3], scale[4], scale[5])
+                    let s0 = F8(a, b, c, d, e, f, a, b), s1 = F8(c, d, e, f, a, b, c, d), s2 = F8(e, f, a, b, c, d, e, f)
+                    for _ in 0..<8 { emit(s0); emit(s1); emit(s2) }
+                }
+                scale += width
+            }
             return UnsafePointer(widened)
         }
     }

@@ -94,33 +94,45 @@ struct AVX2LevelTests {
 
     /// How the weight of `storedWeightProductsUsePackedWeights` sits in its file.
     enum WeightFile: CaseIterable {
-        case f32Aligned, f32Unaligned, f16Aligned, f16Unaligned
+        case f32Aligned, f32Unaligned, f16Aligned, f16Unaligned, q8_0
 
-        var dtype: DType { self == .f32Aligned || self == .f32Unaligned ? .f32 : .f16 }
+        var dtype: DType { [.f32Aligned: .f32, .f32Unaligned: .f32, .f16Aligned: .f16, .f16Unaligned: .f16][self] ?? .q8_0 }
         /// Bytes before the tensor: 4-byte aligned, or not (an f16 weight at an odd offset).
-        var headerBytes: Int { [.f32Aligned: 4, .f32Unaligned: 6, .f16Aligned: 4, .f16Unaligned: 5][self] ?? 0 }
+        var headerBytes: Int { [.f32Aligned: 4, .f32Unaligned: 6, .f16Aligned: 4, .f16Unaligned: 5][self] ?? 3 }
+
+        /// `values` as this file stores them.
+        func encode(_ values: [Float]) -> [UInt8] {
+            switch dtype {
+            case .f32: return values.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) }
+            case .f16: return values.flatMap { withUnsafeBytes(of: Float16($0).bitPattern.littleEndian, Array.init) }
+            default:
+                var bytes = [UInt8](repeating: 0, count: values.count / 32 * 34)
+                values.withUnsafeBufferPointer { src in
+                    bytes.withUnsafeMutableBytes { QuantizedBlocks.encodeQ8_0(src.baseAddress!, count: src.count, into: $0.baseAddress!) }
+                }
+                return bytes
+            }
+        }
     }
 
-    /// An f32 or f16 weight from a file multiplied by `AVX2Gemm` (packed on first use, f16 as
-    /// halfs, file pages released), as a convolution's W · act and as a linear layer's act · Wᵀ:
-    /// 21 rows (a partial 6- and 16-row sliver), K = 333 (a full and a partial 256 block), 50
-    /// activations (partial slivers), overwriting and accumulating; then 300 (past the packing
-    /// threshold, across two 256-column panels and three 144-row activation blocks), which a
-    /// packed weight also takes. Reference: the product of the stored values summed in Double.
+    /// An f32, f16 or q8_0 weight from a file multiplied by `AVX2Gemm` (packed on first use, f16
+    /// as halfs, q8_0 as int8 and scales, file pages released), as a convolution's W · act and as
+    /// a linear layer's act · Wᵀ: 21 rows (a partial 6- and 16-row sliver), K = 333 (352 for
+    /// q8_0; a full and a partial 256 block), 50 activations (partial slivers), overwriting and
+    /// accumulating; then 300 (past the packing threshold, across two 256-column panels and three
+    /// 144-row activation blocks), which a packed weight also takes. Reference: the product of
+    /// the stored values (as the generic decoder reads them) summed in Double.
     @Test(arguments: WeightFile.allCases, [WeightProductLayout.weightTimesActivationColumns, .activationRowsTimesTransposedWeight])
     func storedWeightProductsUsePackedWeights(file weightFile: WeightFile, layout: WeightProductLayout) throws {
-        let (rows, k) = (21, 333)
-        let half = weightFile.dtype == .f16
-        // The values the file holds (f16-rounded for an f16 file).
-        let w = pseudoRandomTensor([rows, k], seed: 110).scalars.map { half ? Float(Float16($0)) : $0 }
-        let bytes = w.flatMap {
-            half ? withUnsafeBytes(of: Float16($0).bitPattern.littleEndian, Array.init) : withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init)
-        }
+        let (rows, k) = (21, weightFile.dtype == .q8_0 ? 352 : 333)
+        let bytes = weightFile.encode(pseudoRandomTensor([rows, k], seed: 110).scalars)
         let header = weightFile.headerBytes
         let file = MappedFile(name: "avx2-packed.safetensors", data: [UInt8](repeating: 0, count: header) + bytes)
         let stored = StoredTensor(
             name: "w", dtype: weightFile.dtype, shape: [rows, k], bytes: UnsafeRawBufferPointer(rebasing: file.bytes[header...]),
             file: file)
+        // The values the file holds.
+        let w = try CPUKernels.withLevel(.generic) { try stored.toTensor().scalars }
         let weight = try WeightMatrix(stored)
         let conv = layout == .weightTimesActivationColumns
         for (count, beta, seed) in [(50, Float(0), UInt64(111)), (50, 1, 112), (300, 1, 113)] {
@@ -153,9 +165,11 @@ struct AVX2LevelTests {
             #expect(weight.packCache.contains(conv ? "avx2" : "avx2-transposed"))
             #expect(nmse(out, expected) <= 1e-12, "count \(count), beta \(beta): \(describeDifference(out, expected))")
         }
-        // The packed copy keeps the file's element size: 2 bytes per element for f16.
-        let paddedRows = conv ? 24 : 32
-        #expect(weight.avx2PackedWeight(stored, layout).byteCount == paddedRows * k * (half ? 2 : 4))
+        // The packed copy keeps the file's element size: 2 bytes per element for f16, 1 and a
+        // float per 32 for q8_0.
+        let padded = (conv ? 24 : 32) * k
+        let bytesPacked = [DType.f32: padded * 4, .f16: padded * 2, .q8_0: (padded + 63) / 64 * 64 + padded / 32 * 4][weightFile.dtype]
+        #expect(weight.avx2PackedWeight(stored, layout).byteCount == bytesPacked)
     }
 
     /// A convolution of the UNet's small levels (batch 2, 4x4 pixels: all 32 output pixels in one

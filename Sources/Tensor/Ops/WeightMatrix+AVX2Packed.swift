@@ -8,7 +8,8 @@ extension WeightMatrix {
     /// 8x8 and 4x4 levels) against OpenBLAS on the same product: 1.40x at 32 columns, 1.08x at
     /// 128; 640x5760 at 512 even; 320x2880 at 2048 0.90x. An f16 weight gains more (OpenBLAS
     /// needs it decoded per use): on Zen 5 at this level, 2x1280x8x8 189 -> 233 GFLOP/s, 4x4
-    /// 113–136 -> 183; above the threshold the per-use decode is under 1 % of the product.
+    /// 113–136 -> 183; above the threshold the per-use decode is under 1 % of the product. q8_0
+    /// gains less (its decode is cheaper): UNet step at 256 1.62 -> 1.58 s, f16 1.72 -> 1.56.
     static let avx2PackedColumns = 256
 
     /// The packed form's cache key for a layout: W as the left operand (6-row slivers) or as
@@ -17,26 +18,44 @@ extension WeightMatrix {
         layout == .weightTimesActivationColumns ? "avx2" : "avx2-transposed"
     }
 
-    /// Whether `multiply` takes `AVX2Gemm`: an f32 or f16 weight from a file at the `avx2` level,
-    /// with few activations, or any number once the weight is packed (its file pages are then
-    /// gone). An f16 weight stays f16 in its packed form (the file's size).
+    /// Whether `multiply` takes `AVX2Gemm`: an f32, f16 or q8_0 weight from a file at the `avx2`
+    /// level, with few activations, or any number once the weight is packed (its file pages are
+    /// then gone). f16 and q8_0 weights keep their element size in the packed form.
     func usesAVX2Packed(_ layout: WeightProductLayout, count: Int) -> Bool {
-        guard CPUKernels.active == .avx2, case .stored(let stored) = storage, stored.dtype == .f32 || stored.dtype == .f16
+        guard CPUKernels.active == .avx2, case .stored(let stored) = storage, [.f32, .f16, .q8_0].contains(stored.dtype)
         else { return false }
         return count <= WeightMatrix.avx2PackedColumns || packCache.contains(WeightMatrix.avx2Key(layout))
     }
 
     /// The weight packed for `AVX2Gemm` in `layout`'s form, made on first use from the file a
-    /// tile at a time (`packInTiles`): the packed copy replaces the mapping in memory. f16
-    /// weights are packed as their half bits, f32 ones as floats.
+    /// tile at a time (`packInTiles`): the packed copy replaces the mapping in memory. f32
+    /// weights are packed as floats, f16 ones as half bits, q8_0 ones as int8 values and scales.
     func avx2PackedWeight(_ stored: StoredTensor, _ layout: WeightProductLayout) -> PackedBuffer {
         packCache.operand(for: WeightMatrix.avx2Key(layout)) {
             let asLeft = layout == .weightTimesActivationColumns
+            let sliver = asLeft ? AVX2Gemm.mr : AVX2Gemm.nr
             let elements = asLeft
                 ? AVX2Gemm.packedFloats(m: rows, k: columns) : AVX2Gemm.packedTransposedFloats(m: rows, k: columns)
-            let sliver = asLeft ? AVX2Gemm.mr : AVX2Gemm.nr
             let tileRows = max(sliver, WeightMatrix.decodeTileFloats / max(columns, 1) / sliver * sliver)
-            if stored.dtype == .f16 {
+            switch stored.dtype {
+            case .q8_0:
+                let buffer = PackedBuffer(byteCount: AVX2Gemm.packedQ8Bytes(m: rows, k: columns, width: sliver))
+                let rowBytes = columns / stored.dtype.blockSize * stored.dtype.blockBytes
+                packInTiles(stored, tileRows: tileRows) { tile in
+                    guard let base = stored.bytes.baseAddress else { return }
+                    let source = base + tile.lowerBound * rowBytes
+                    if asLeft {
+                        AVX2Gemm.packWeight(
+                            q8Rows: source, firstRow: tile.lowerBound, count: tile.count, m: rows, k: columns,
+                            into: buffer.pointer)
+                    } else {
+                        AVX2Gemm.packTransposedWeight(
+                            q8Rows: source, firstRow: tile.lowerBound, count: tile.count, m: rows, k: columns,
+                            into: buffer.pointer)
+                    }
+                }
+                return buffer
+            case .f16:
                 let buffer = PackedBuffer(byteCount: elements * 2)
                 let packed = buffer.pointer.assumingMemoryBound(to: UInt16.self)
                 packInTiles(stored, tileRows: tileRows) { tile in
@@ -51,7 +70,8 @@ extension WeightMatrix {
                                 into: packed)
                         }
                     }
-                    let tileBytes = UnsafeRawBufferPointer(rebasing: stored.bytes[(tile.lowerBound * columns * 2)..<(tile.upperBound * columns * 2)])
+                    let tileBytes = UnsafeRawBufferPointer(
+                        rebasing: stored.bytes[(tile.lowerBound * columns * 2)..<(tile.upperBound * columns * 2)])
                     guard let base = tileBytes.baseAddress else { return }
                     if Int(bitPattern: base) % MemoryLayout<UInt16>.alignment == 0 {
                         pack(base.assumingMemoryBound(to: UInt16.self))
@@ -65,30 +85,31 @@ extension WeightMatrix {
                     }
                 }
                 return buffer
-            }
-            let buffer = PackedBuffer(byteCount: elements * 4)
-            let packed = buffer.pointer.assumingMemoryBound(to: Float.self)
-            let inPlace = stored.alignedFloat32Elements
-            packInTiles(stored, tileRows: tileRows) { tile in
-                func pack(_ source: UnsafePointer<Float>) {
-                    if asLeft {
-                        AVX2Gemm.packWeight(
-                            rows: source, firstRow: tile.lowerBound, count: tile.count, m: rows, k: columns, into: packed)
+            default:
+                let buffer = PackedBuffer(byteCount: elements * 4)
+                let packed = buffer.pointer.assumingMemoryBound(to: Float.self)
+                let inPlace = stored.alignedFloat32Elements
+                packInTiles(stored, tileRows: tileRows) { tile in
+                    func pack(_ source: UnsafePointer<Float>) {
+                        if asLeft {
+                            AVX2Gemm.packWeight(
+                                rows: source, firstRow: tile.lowerBound, count: tile.count, m: rows, k: columns, into: packed)
+                        } else {
+                            AVX2Gemm.packTransposedWeight(
+                                rows: source, firstRow: tile.lowerBound, count: tile.count, m: rows, k: columns, into: packed)
+                        }
+                    }
+                    if let inPlace {
+                        pack(inPlace + tile.lowerBound * columns)
                     } else {
-                        AVX2Gemm.packTransposedWeight(
-                            rows: source, firstRow: tile.lowerBound, count: tile.count, m: rows, k: columns, into: packed)
+                        ScratchBuffers.withBuffer(count: tile.count * columns) { decoded in
+                            stored.decode(elements: tile.lowerBound * columns..<tile.upperBound * columns, into: decoded)
+                            pack(decoded)
+                        }
                     }
                 }
-                if let inPlace {
-                    pack(inPlace + tile.lowerBound * columns)
-                } else {
-                    ScratchBuffers.withBuffer(count: tile.count * columns) { decoded in
-                        stored.decode(elements: tile.lowerBound * columns..<tile.upperBound * columns, into: decoded)
-                        pack(decoded)
-                    }
-                }
+                return buffer
             }
-            return buffer
         }
     }
 
@@ -103,8 +124,8 @@ extension WeightMatrix {
         let packedWeight = avx2PackedWeight(stored, layout)
         // The buffer stays alive until the product is done, even if the cache drops it.
         defer { withExtendedLifetime(packedWeight) {} }
-        let half = stored.dtype == .f16
         let packed = UnsafeRawPointer(packedWeight.pointer)
+        let dtype = stored.dtype
         let work = rows.multipliedReportingOverflow(by: columns * count)
         let threads = (work.overflow || work.partialValue >= Gemm.parallelThreshold) ? Parallel.threadCount : 1
         let asLeft = layout == .weightTimesActivationColumns
@@ -113,6 +134,7 @@ extension WeightMatrix {
         let splitWeight = !asLeft || count <= WeightMatrix.avx2PackedColumns * threads || slivers >= 8 * threads
         let units = splitWeight ? slivers : (count + AVX2Gemm.nr - 1) / AVX2Gemm.nr
         let chunks = max(1, min(threads, units))
+        let (m, k, accumulate) = (rows, columns, beta != 0)
         Parallel.forEach(chunks) { range in
             ScratchBuffers.withBuffer(count: AVX2Gemm.scratchFloats) { scratch in
                 for chunk in range {
@@ -120,33 +142,46 @@ extension WeightMatrix {
                     guard u0 < u1 else { continue }
                     let (r0, r1) = splitWeight ? (u0 * sliver, min(rows, u1 * sliver)) : (0, rows)
                     if asLeft {
-                        // out[rows, count] = W · act
+                        // out[rows, count] = W · act, this chunk's rows r0..<r1 and columns c0..<c1
                         let (c0, c1) = splitWeight ? (0, count) : (u0 * AVX2Gemm.nr, min(count, u1 * AVX2Gemm.nr))
-                        let c = output + r0 * outputStride + c0
-                        if half {
+                        let (b, n, c) = (activations + c0, c1 - c0, output + r0 * outputStride + c0)
+                        switch dtype {
+                        case .q8_0:
                             AVX2Gemm.multiply(
-                                packedHalfWeight: packed.assumingMemoryBound(to: UInt16.self), m: rows, k: columns,
-                                firstRow: r0, rows: r1 - r0, b: activations + c0, ldb: activationStride, n: c1 - c0,
-                                c: c, ldc: outputStride, accumulate: beta != 0, scratch: scratch)
-                        } else {
+                                packedQ8Weight: packed, m: m, k: k, firstRow: r0, rows: r1 - r0, b: b, ldb: activationStride,
+                                n: n, c: c, ldc: outputStride, accumulate: accumulate, scratch: scratch)
+                        case .f16:
                             AVX2Gemm.multiply(
-                                packedWeight: packed.assumingMemoryBound(to: Float.self), m: rows, k: columns, firstRow: r0,
-                                rows: r1 - r0, b: activations + c0, ldb: activationStride, n: c1 - c0, c: c,
-                                ldc: outputStride, accumulate: beta != 0, scratch: scratch)
+                                packedHalfWeight: packed.assumingMemoryBound(to: UInt16.self), m: m, k: k, firstRow: r0,
+                                rows: r1 - r0, b: b, ldb: activationStride, n: n, c: c, ldc: outputStride,
+                                accumulate: accumulate, scratch: scratch)
+                        default:
+                            AVX2Gemm.multiply(
+                                packedWeight: packed.assumingMemoryBound(to: Float.self), m: m, k: k, firstRow: r0,
+                                rows: r1 - r0, b: b, ldb: activationStride, n: n, c: c, ldc: outputStride,
+                                accumulate: accumulate, scratch: scratch)
                         }
-                    } else if half {
-                        // out[count, rows] = act · Wᵀ, this chunk's output features r0..<r1
-                        AVX2Gemm.multiplyTransposed(
-                            activations: activations, lda: activationStride, n: count,
-                            packedHalfWeight: packed.assumingMemoryBound(to: UInt16.self), m: rows, k: columns,
-                            firstColumn: r0, columns: r1 - r0, c: output + r0, ldc: outputStride, accumulate: beta != 0,
-                            scratch: scratch)
                     } else {
-                        AVX2Gemm.multiplyTransposed(
-                            activations: activations, lda: activationStride, n: count,
-                            packedWeight: packed.assumingMemoryBound(to: Float.self), m: rows, k: columns,
-                            firstColumn: r0, columns: r1 - r0, c: output + r0, ldc: outputStride, accumulate: beta != 0,
-                            scratch: scratch)
+                        // out[count, rows] = act · Wᵀ, this chunk's output features r0..<r1
+                        let (columnCount, c) = (r1 - r0, output + r0)
+                        switch dtype {
+                        case .q8_0:
+                            AVX2Gemm.multiplyTransposed(
+                                activations: activations, lda: activationStride, n: count, packedQ8Weight: packed, m: m,
+                                k: k, firstColumn: r0, columns: columnCount, c: c, ldc: outputStride,
+                                accumulate: accumulate, scratch: scratch)
+                        case .f16:
+                            AVX2Gemm.multiplyTransposed(
+                                activations: activations, lda: activationStride, n: count,
+                                packedHalfWeight: packed.assumingMemoryBound(to: UInt16.self), m: m, k: k,
+                                firstColumn: r0, columns: columnCount, c: c, ldc: outputStride, accumulate: accumulate,
+                                scratch: scratch)
+                        default:
+                            AVX2Gemm.multiplyTransposed(
+                                activations: activations, lda: activationStride, n: count,
+                                packedWeight: packed.assumingMemoryBound(to: Float.self), m: m, k: k, firstColumn: r0,
+                                columns: columnCount, c: c, ldc: outputStride, accumulate: accumulate, scratch: scratch)
+                        }
                     }
                 }
             }
