@@ -3,8 +3,8 @@ import TensorKernelsAVX2
 
 extension WeightMatrix {
     /// Activations per product (a convolution batch's output pixels, a linear layer's tokens) up
-    /// to which the `avx2` level multiplies an f32 or f16 weight with `AVX2Gemm` rather than
-    /// OpenBLAS. Measured on Zen 2, 2 threads, f32 weight 1280x11520 (a 3x3 conv of the UNet's
+    /// to which the `avx2` level multiplies an f32, f16 or q8_0 weight with `AVX2Gemm` rather
+    /// than OpenBLAS. Measured on Zen 2, 2 threads, f32 weight 1280x11520 (a 3x3 conv of the UNet's
     /// 8x8 and 4x4 levels) against OpenBLAS on the same product: 1.40x at 32 columns, 1.08x at
     /// 128; 640x5760 at 512 even; 320x2880 at 2048 0.90x. An f16 weight gains more (OpenBLAS
     /// needs it decoded per use): on Zen 5 at this level, 2x1280x8x8 189 -> 233 GFLOP/s, 4x4
