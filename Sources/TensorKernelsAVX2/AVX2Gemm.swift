@@ -45,11 +45,11 @@ package enum AVX2Gemm {
     package static func packedFloats(m: Int, k: Int) -> Int { roundUp(m, mr) * k }
 
     /// Floats of scratch `multiply` and `multiplyTransposed` need: the B panel or A block, the
-    /// edge tile, and an f16 weight's widened block.
+    /// edge tile, and an f16 or q8_0 weight's widened block.
     package static let scratchFloats = max(nc, mcActivations) * kc + mr * nr + widenedFloats
 
-    /// Floats of an f16 weight's widened block: `mc` rows (`multiply`) or one sliver of `nr`
-    /// (`multiplyTransposed`) of a K block.
+    /// Floats of an f16 or q8_0 weight's widened block: `mc` rows (`multiply`) or one sliver of
+    /// `nr` (`multiplyTransposed`) of a K block.
     static let widenedFloats = max(mc, nr) * kc
 
     /// Packs weight rows `firstRow..<firstRow+count` (row-major, `k` per row, at `rows`) into the
