@@ -18,7 +18,7 @@
 /// (the 6 or 16 weight rows of one k adjacent), rows past m zero; so sliver s of the block at p0
 /// starts at `roundUp(m, width) · p0 + s · width · kb` floats.
 ///
-/// The packed weight holds f32, or f16 or q8_0 (an f16 or q8_0 checkpoint stays near its file's
+/// The packed weight holds f32, or f16, bf16 or q8_0 (such a checkpoint stays near its file's
 /// size) widened a block at a time into scratch just before the kernel uses it: a weight row
 /// block per B panel in `multiply`, a 16-row sliver per activation block in
 /// `multiplyTransposed`, so each element is widened once per product when the activations fit
@@ -45,10 +45,10 @@ package enum AVX2Gemm {
     package static func packedFloats(m: Int, k: Int) -> Int { roundUp(m, mr) * k }
 
     /// Floats of scratch `multiply` and `multiplyTransposed` need: the B panel or A block, the
-    /// edge tile, and an f16 or q8_0 weight's widened block.
+    /// edge tile, and a 16-bit or q8_0 weight's widened block.
     package static let scratchFloats = max(nc, mcActivations) * kc + mr * nr + widenedFloats
 
-    /// Floats of an f16 or q8_0 weight's widened block: `mc` rows (`multiply`) or one sliver of
+    /// Floats of a 16-bit or q8_0 weight's widened block: `mc` rows (`multiply`) or one sliver of
     /// `nr` (`multiplyTransposed`) of a K block.
     static let widenedFloats = max(mc, nr) * kc
 
@@ -61,7 +61,8 @@ package enum AVX2Gemm {
         packSlivers(rows: rows, firstRow: firstRow, count: count, m: m, k: k, width: mr, into: destination)
     }
 
-    /// `packWeight` for an f16 weight: the rows as half bits (2-byte aligned), packed as such.
+    /// `packWeight` for an f16 or bf16 weight: the rows as 16-bit patterns (2-byte aligned), packed
+    /// as such.
     package static func packWeight(
         halfRows rows: UnsafePointer<UInt16>, firstRow: Int, count: Int, m: Int, k: Int,
         into destination: UnsafeMutablePointer<UInt16>
@@ -155,14 +156,15 @@ package enum AVX2Gemm {
             ldc: ldc, accumulate: accumulate, scratch: scratch)
     }
 
-    /// `multiply` with a weight packed from halfs (`packWeight(halfRows:...)`).
+    /// `multiply` with a weight packed from 16-bit elements (`packWeight(halfRows:...)`): f16, or
+    /// bf16 when `bfloat`.
     package static func multiply(
-        packedHalfWeight: UnsafePointer<UInt16>, m: Int, k: Int, firstRow: Int, rows: Int,
+        packedHalfWeight: UnsafePointer<UInt16>, bfloat: Bool, m: Int, k: Int, firstRow: Int, rows: Int,
         b: UnsafePointer<Float>, ldb: Int, n: Int, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
         scratch: UnsafeMutablePointer<Float>
     ) {
         multiply(
-            HalfSlivers(base: packedHalfWeight, widened: scratch + scratchFloats - widenedFloats), m: m, k: k,
+            HalfSlivers(base: packedHalfWeight, widened: scratch + scratchFloats - widenedFloats, isBFloat: bfloat), m: m, k: k,
             firstRow: firstRow, rows: rows, b: b, ldb: ldb, n: n, c: c, ldc: ldc, accumulate: accumulate, scratch: scratch)
     }
 
@@ -237,7 +239,7 @@ package enum AVX2Gemm {
         packQ8Slivers(rows: rows, firstRow: firstRow, count: count, m: m, k: k, width: nr, into: destination)
     }
 
-    /// `packTransposedWeight` for an f16 weight: the rows as half bits, packed as such.
+    /// `packTransposedWeight` for an f16 or bf16 weight: the rows as 16-bit patterns, packed as such.
     package static func packTransposedWeight(
         halfRows rows: UnsafePointer<UInt16>, firstRow: Int, count: Int, m: Int, k: Int,
         into destination: UnsafeMutablePointer<UInt16>
@@ -260,14 +262,16 @@ package enum AVX2Gemm {
             columns: columns, c: c, ldc: ldc, accumulate: accumulate, scratch: scratch)
     }
 
-    /// `multiplyTransposed` with a weight packed from halfs (`packTransposedWeight(halfRows:...)`).
+    /// `multiplyTransposed` with a weight packed from 16-bit elements
+    /// (`packTransposedWeight(halfRows:...)`): f16, or bf16 when `bfloat`.
     package static func multiplyTransposed(
-        activations a: UnsafePointer<Float>, lda: Int, n: Int, packedHalfWeight: UnsafePointer<UInt16>, m: Int, k: Int,
-        firstColumn: Int, columns: Int, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
+        activations a: UnsafePointer<Float>, lda: Int, n: Int, packedHalfWeight: UnsafePointer<UInt16>, bfloat: Bool,
+        m: Int, k: Int, firstColumn: Int, columns: Int, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
         scratch: UnsafeMutablePointer<Float>
     ) {
         multiplyTransposed(
-            activations: a, lda: lda, n: n, HalfSlivers(base: packedHalfWeight, widened: scratch + scratchFloats - widenedFloats),
+            activations: a, lda: lda, n: n,
+            HalfSlivers(base: packedHalfWeight, widened: scratch + scratchFloats - widenedFloats, isBFloat: bfloat),
             m: m, k: k, firstColumn: firstColumn, columns: columns, c: c, ldc: ldc, accumulate: accumulate,
             scratch: scratch)
     }
@@ -375,12 +379,18 @@ package enum AVX2Gemm {
         }
     }
 
-    /// An f16 packed weight, widened with F16C into `widened` (`widenedFloats`) on each call.
+    /// An f16 or bf16 packed weight (16-bit elements), widened into `widened` (`widenedFloats`) on
+    /// each call: with F16C for f16, by a shift for bf16 (both exact).
     struct HalfSlivers: PackedSlivers {
         let base: UnsafePointer<UInt16>
         let widened: UnsafeMutablePointer<Float>
+        let isBFloat: Bool
         @inline(__always) func floats(at offset: Int, slivers: Int, width: Int, steps: Int) -> UnsafePointer<Float> {
-            AVX2Convert.halfToFloat(base + offset, count: slivers * width * steps, into: widened)
+            if isBFloat {
+                AVX2Convert.bfloatToFloat(base + offset, count: slivers * width * steps, into: widened)
+            } else {
+                AVX2Convert.halfToFloat(base + offset, count: slivers * width * steps, into: widened)
+            }
             return UnsafePointer(widened)
         }
     }

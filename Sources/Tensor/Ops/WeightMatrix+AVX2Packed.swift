@@ -3,8 +3,8 @@ import TensorKernelsAVX2
 
 extension WeightMatrix {
     /// Activations per product (a convolution batch's output pixels, a linear layer's tokens) up
-    /// to which the `avx2` level multiplies an f32, f16 or q8_0 weight with `AVX2Gemm` rather
-    /// than OpenBLAS. Measured on Zen 2, 2 threads, f32 weight 1280x11520 (a 3x3 conv of the UNet's
+    /// to which the `avx2` level multiplies an f32, f16, bf16 or q8_0 weight with `AVX2Gemm`
+    /// rather than OpenBLAS. Measured on Zen 2, 2 threads, f32 weight 1280x11520 (a 3x3 conv of the UNet's
     /// 8x8 and 4x4 levels) against OpenBLAS on the same product: 1.40x at 32 columns, 1.08x at
     /// 128; 640x5760 at 512 even; 320x2880 at 2048 0.90x. An f16 weight gains more (OpenBLAS
     /// needs it decoded per use): on Zen 5 at this level, 2x1280x8x8 189 -> 233 GFLOP/s, 4x4
@@ -18,18 +18,19 @@ extension WeightMatrix {
         layout == .weightTimesActivationColumns ? "avx2" : "avx2-transposed"
     }
 
-    /// Whether `multiply` takes `AVX2Gemm`: an f32, f16 or q8_0 weight from a file at the `avx2`
-    /// level, with few activations, or any number once the weight is packed (its file pages are
-    /// then gone). f16 and q8_0 weights keep their element size in the packed form.
+    /// Whether `multiply` takes `AVX2Gemm`: an f32, f16, bf16 or q8_0 weight from a file at the
+    /// `avx2` level, with few activations, or any number once the weight is packed (its file pages
+    /// are then gone). f16, bf16 and q8_0 weights keep their element size in the packed form.
     func usesAVX2Packed(_ layout: WeightProductLayout, count: Int) -> Bool {
-        guard CPUKernels.active == .avx2, case .stored(let stored) = storage, [.f32, .f16, .q8_0].contains(stored.dtype)
+        guard CPUKernels.active == .avx2, case .stored(let stored) = storage, [.f32, .f16, .bf16, .q8_0].contains(stored.dtype)
         else { return false }
         return count <= WeightMatrix.avx2PackedColumns || packCache.contains(WeightMatrix.avx2Key(layout))
     }
 
     /// The weight packed for `AVX2Gemm` in `layout`'s form, made on first use from the file a
     /// tile at a time (`packInTiles`): the packed copy replaces the mapping in memory. f32
-    /// weights are packed as floats, f16 ones as half bits, q8_0 ones as int8 values and scales.
+    /// weights are packed as floats, f16 and bf16 ones as their 16-bit patterns, q8_0 ones as
+    /// int8 values and scales.
     func avx2PackedWeight(_ stored: StoredTensor, _ layout: WeightProductLayout) -> PackedBuffer {
         packCache.operand(for: WeightMatrix.avx2Key(layout)) {
             let asLeft = layout == .weightTimesActivationColumns
@@ -55,7 +56,7 @@ extension WeightMatrix {
                     }
                 }
                 return buffer
-            case .f16:
+            case .f16, .bf16:
                 let buffer = PackedBuffer(byteCount: elements * 2)
                 let packed = buffer.pointer.assumingMemoryBound(to: UInt16.self)
                 packInTiles(stored, tileRows: tileRows) { tile in
@@ -150,9 +151,10 @@ extension WeightMatrix {
                             AVX2Gemm.multiply(
                                 packedQ8Weight: packed, m: m, k: k, firstRow: r0, rows: r1 - r0, b: b, ldb: activationStride,
                                 n: n, c: c, ldc: outputStride, accumulate: accumulate, scratch: scratch)
-                        case .f16:
+                        case .f16, .bf16:
                             AVX2Gemm.multiply(
-                                packedHalfWeight: packed.assumingMemoryBound(to: UInt16.self), m: m, k: k, firstRow: r0,
+                                packedHalfWeight: packed.assumingMemoryBound(to: UInt16.self), bfloat: dtype == .bf16,
+                                m: m, k: k, firstRow: r0,
                                 rows: r1 - r0, b: b, ldb: activationStride, n: n, c: c, ldc: outputStride,
                                 accumulate: accumulate, scratch: scratch)
                         default:
@@ -170,10 +172,11 @@ extension WeightMatrix {
                                 activations: activations, lda: activationStride, n: count, packedQ8Weight: packed, m: m,
                                 k: k, firstColumn: r0, columns: columnCount, c: c, ldc: outputStride,
                                 accumulate: accumulate, scratch: scratch)
-                        case .f16:
+                        case .f16, .bf16:
                             AVX2Gemm.multiplyTransposed(
                                 activations: activations, lda: activationStride, n: count,
-                                packedHalfWeight: packed.assumingMemoryBound(to: UInt16.self), m: m, k: k,
+                                packedHalfWeight: packed.assumingMemoryBound(to: UInt16.self), bfloat: dtype == .bf16,
+                                m: m, k: k,
                                 firstColumn: r0, columns: columnCount, c: c, ldc: outputStride, accumulate: accumulate,
                                 scratch: scratch)
                         default:
