@@ -143,40 +143,34 @@ package enum AVX2Gemm {
         }
     }
 
-    /// C[rows, n] = W[firstRow..<firstRow+rows] · B (+ C when `accumulate`); `firstRow` is a
-    /// multiple of 6 and k > 0 (`WeightMatrix.multiply` returns before an empty product); B[p, j] is b[p·ldb + j], C[i, j] is c[i·ldc + j]. `scratch` holds
-    /// `scratchFloats`.
-    package static func multiply(
-        packedWeight: UnsafePointer<Float>, m: Int, k: Int, firstRow: Int, rows: Int,
-        b: UnsafePointer<Float>, ldb: Int, n: Int, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
-        scratch: UnsafeMutablePointer<Float>
-    ) {
-        multiply(
-            FloatSlivers(base: packedWeight), m: m, k: k, firstRow: firstRow, rows: rows, b: b, ldb: ldb, n: n, c: c,
-            ldc: ldc, accumulate: accumulate, scratch: scratch)
+    /// What a packed weight holds (see the type's comment).
+    package enum PackedElement {
+        case float32
+        /// 16-bit elements: f16 or bf16, packed as their bit patterns.
+        case float16, bfloat16
+        /// int8 values, then their group scales.
+        case q8_0
     }
 
-    /// `multiply` with a weight packed from 16-bit elements (`packWeight(halfRows:...)`): f16, or
-    /// bf16 when `bfloat`.
+    /// C[rows, n] = W[firstRow..<firstRow+rows] · B (+ C when `accumulate`) for a weight packed
+    /// by `packWeight` as `element`; `firstRow` is a multiple of 6 and k > 0
+    /// (`WeightMatrix.multiply` returns before an empty product); B[p, j] is b[p·ldb + j], C[i, j]
+    /// is c[i·ldc + j]. `scratch` holds `scratchFloats`.
     package static func multiply(
-        packedHalfWeight: UnsafePointer<UInt16>, bfloat: Bool, m: Int, k: Int, firstRow: Int, rows: Int,
+        packedWeight: UnsafeRawPointer, element: PackedElement, m: Int, k: Int, firstRow: Int, rows: Int,
         b: UnsafePointer<Float>, ldb: Int, n: Int, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
         scratch: UnsafeMutablePointer<Float>
     ) {
-        multiply(
-            HalfSlivers(base: packedHalfWeight, widened: scratch + scratchFloats - widenedFloats, isBFloat: bfloat), m: m, k: k,
-            firstRow: firstRow, rows: rows, b: b, ldb: ldb, n: n, c: c, ldc: ldc, accumulate: accumulate, scratch: scratch)
-    }
-
-    /// `multiply` with a q8_0 weight packed by `packWeight(q8Rows:...)`.
-    package static func multiply(
-        packedQ8Weight: UnsafeRawPointer, m: Int, k: Int, firstRow: Int, rows: Int,
-        b: UnsafePointer<Float>, ldb: Int, n: Int, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
-        scratch: UnsafeMutablePointer<Float>
-    ) {
-        multiply(
-            Q8Slivers(packedQ8Weight, m: m, k: k, width: mr, scratch: scratch), m: m, k: k, firstRow: firstRow, rows: rows, b: b, ldb: ldb, n: n, c: c, ldc: ldc,
-            accumulate: accumulate, scratch: scratch)
+        func run(_ weight: some PackedSlivers) {
+            multiply(
+                weight, m: m, k: k, firstRow: firstRow, rows: rows, b: b, ldb: ldb, n: n, c: c, ldc: ldc,
+                accumulate: accumulate, scratch: scratch)
+        }
+        switch element {
+        case .float32: run(FloatSlivers(base: packedWeight.assumingMemoryBound(to: Float.self)))
+        case .float16, .bfloat16: run(HalfSlivers(packedWeight, isBFloat: element == .bfloat16, scratch: scratch))
+        case .q8_0: run(Q8Slivers(packedWeight, m: m, k: k, width: mr, scratch: scratch))
+        }
     }
 
     private static func multiply<Weight: PackedSlivers>(
@@ -249,42 +243,24 @@ package enum AVX2Gemm {
 
     /// C[n, columns] = A · Wᵀ (+ C when `accumulate`) for the weight rows (output features)
     /// `firstColumn..<firstColumn+columns`, a multiple of 16, and k > 0: A[i, p] is a[i·lda + p] (n
-    /// activation rows of k), W packed by `packTransposedWeight` (m rows), C[i, j] is
+    /// activation rows of k), W packed by `packTransposedWeight` as `element` (m rows), C[i, j] is
     /// c[i·ldc + j]. Per K block and block of `mcActivations` rows, A is packed once (L2) and
     /// the weight's slivers stream past it from memory, each used by every A sliver from L1.
     package static func multiplyTransposed(
-        activations a: UnsafePointer<Float>, lda: Int, n: Int, packedWeight: UnsafePointer<Float>, m: Int, k: Int,
-        firstColumn: Int, columns: Int, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
-        scratch: UnsafeMutablePointer<Float>
-    ) {
-        multiplyTransposed(
-            activations: a, lda: lda, n: n, FloatSlivers(base: packedWeight), m: m, k: k, firstColumn: firstColumn,
-            columns: columns, c: c, ldc: ldc, accumulate: accumulate, scratch: scratch)
-    }
-
-    /// `multiplyTransposed` with a weight packed from 16-bit elements
-    /// (`packTransposedWeight(halfRows:...)`): f16, or bf16 when `bfloat`.
-    package static func multiplyTransposed(
-        activations a: UnsafePointer<Float>, lda: Int, n: Int, packedHalfWeight: UnsafePointer<UInt16>, bfloat: Bool,
+        activations a: UnsafePointer<Float>, lda: Int, n: Int, packedWeight: UnsafeRawPointer, element: PackedElement,
         m: Int, k: Int, firstColumn: Int, columns: Int, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
         scratch: UnsafeMutablePointer<Float>
     ) {
-        multiplyTransposed(
-            activations: a, lda: lda, n: n,
-            HalfSlivers(base: packedHalfWeight, widened: scratch + scratchFloats - widenedFloats, isBFloat: bfloat),
-            m: m, k: k, firstColumn: firstColumn, columns: columns, c: c, ldc: ldc, accumulate: accumulate,
-            scratch: scratch)
-    }
-
-    /// `multiplyTransposed` with a q8_0 weight packed by `packTransposedWeight(q8Rows:...)`.
-    package static func multiplyTransposed(
-        activations a: UnsafePointer<Float>, lda: Int, n: Int, packedQ8Weight: UnsafeRawPointer, m: Int, k: Int,
-        firstColumn: Int, columns: Int, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
-        scratch: UnsafeMutablePointer<Float>
-    ) {
-        multiplyTransposed(
-            activations: a, lda: lda, n: n, Q8Slivers(packedQ8Weight, m: m, k: k, width: nr, scratch: scratch), m: m, k: k, firstColumn: firstColumn, columns: columns, c: c,
-            ldc: ldc, accumulate: accumulate, scratch: scratch)
+        func run(_ weight: some PackedSlivers) {
+            multiplyTransposed(
+                activations: a, lda: lda, n: n, weight, m: m, k: k, firstColumn: firstColumn, columns: columns, c: c,
+                ldc: ldc, accumulate: accumulate, scratch: scratch)
+        }
+        switch element {
+        case .float32: run(FloatSlivers(base: packedWeight.assumingMemoryBound(to: Float.self)))
+        case .float16, .bfloat16: run(HalfSlivers(packedWeight, isBFloat: element == .bfloat16, scratch: scratch))
+        case .q8_0: run(Q8Slivers(packedWeight, m: m, k: k, width: nr, scratch: scratch))
+        }
     }
 
     private static func multiplyTransposed<Weight: PackedSlivers>(
@@ -385,6 +361,13 @@ package enum AVX2Gemm {
         let base: UnsafePointer<UInt16>
         let widened: UnsafeMutablePointer<Float>
         let isBFloat: Bool
+
+        /// The weight packed at `packed`, widened into the end of `scratch` (`scratchFloats`).
+        init(_ packed: UnsafeRawPointer, isBFloat: Bool, scratch: UnsafeMutablePointer<Float>) {
+            base = packed.assumingMemoryBound(to: UInt16.self)
+            widened = scratch + scratchFloats - widenedFloats
+            self.isBFloat = isBFloat
+        }
         @inline(__always) func floats(at offset: Int, slivers: Int, width: Int, steps: Int) -> UnsafePointer<Float> {
             if isBFloat {
                 AVX2Convert.bfloatToFloat(base + offset, count: slivers * width * steps, into: widened)

@@ -126,7 +126,13 @@ extension WeightMatrix {
         // The buffer stays alive until the product is done, even if the cache drops it.
         defer { withExtendedLifetime(packedWeight) {} }
         let packed = UnsafeRawPointer(packedWeight.pointer)
-        let dtype = stored.dtype
+        let element: AVX2Gemm.PackedElement =
+            switch stored.dtype {
+            case .q8_0: .q8_0
+            case .f16: .float16
+            case .bf16: .bfloat16
+            default: .float32
+            }
         let work = rows.multipliedReportingOverflow(by: columns * count)
         let threads = (work.overflow || work.partialValue >= Gemm.parallelThreshold) ? Parallel.threadCount : 1
         let asLeft = layout == .weightTimesActivationColumns
@@ -135,7 +141,6 @@ extension WeightMatrix {
         let splitWeight = !asLeft || count <= WeightMatrix.avx2PackedColumns * threads || slivers >= 8 * threads
         let units = splitWeight ? slivers : (count + AVX2Gemm.nr - 1) / AVX2Gemm.nr
         let chunks = max(1, min(threads, units))
-        let (m, k, accumulate) = (rows, columns, beta != 0)
         Parallel.forEach(chunks) { range in
             ScratchBuffers.withBuffer(count: AVX2Gemm.scratchFloats) { scratch in
                 for chunk in range {
@@ -145,46 +150,16 @@ extension WeightMatrix {
                     if asLeft {
                         // out[rows, count] = W · act, this chunk's rows r0..<r1 and columns c0..<c1
                         let (c0, c1) = splitWeight ? (0, count) : (u0 * AVX2Gemm.nr, min(count, u1 * AVX2Gemm.nr))
-                        let (b, n, c) = (activations + c0, c1 - c0, output + r0 * outputStride + c0)
-                        switch dtype {
-                        case .q8_0:
-                            AVX2Gemm.multiply(
-                                packedQ8Weight: packed, m: m, k: k, firstRow: r0, rows: r1 - r0, b: b, ldb: activationStride,
-                                n: n, c: c, ldc: outputStride, accumulate: accumulate, scratch: scratch)
-                        case .f16, .bf16:
-                            AVX2Gemm.multiply(
-                                packedHalfWeight: packed.assumingMemoryBound(to: UInt16.self), bfloat: dtype == .bf16,
-                                m: m, k: k, firstRow: r0,
-                                rows: r1 - r0, b: b, ldb: activationStride, n: n, c: c, ldc: outputStride,
-                                accumulate: accumulate, scratch: scratch)
-                        default:
-                            AVX2Gemm.multiply(
-                                packedWeight: packed.assumingMemoryBound(to: Float.self), m: m, k: k, firstRow: r0,
-                                rows: r1 - r0, b: b, ldb: activationStride, n: n, c: c, ldc: outputStride,
-                                accumulate: accumulate, scratch: scratch)
-                        }
+                        AVX2Gemm.multiply(
+                            packedWeight: packed, element: element, m: rows, k: columns, firstRow: r0, rows: r1 - r0,
+                            b: activations + c0, ldb: activationStride, n: c1 - c0, c: output + r0 * outputStride + c0,
+                            ldc: outputStride, accumulate: beta != 0, scratch: scratch)
                     } else {
                         // out[count, rows] = act · Wᵀ, this chunk's output features r0..<r1
-                        let (columnCount, c) = (r1 - r0, output + r0)
-                        switch dtype {
-                        case .q8_0:
-                            AVX2Gemm.multiplyTransposed(
-                                activations: activations, lda: activationStride, n: count, packedQ8Weight: packed, m: m,
-                                k: k, firstColumn: r0, columns: columnCount, c: c, ldc: outputStride,
-                                accumulate: accumulate, scratch: scratch)
-                        case .f16, .bf16:
-                            AVX2Gemm.multiplyTransposed(
-                                activations: activations, lda: activationStride, n: count,
-                                packedHalfWeight: packed.assumingMemoryBound(to: UInt16.self), bfloat: dtype == .bf16,
-                                m: m, k: k,
-                                firstColumn: r0, columns: columnCount, c: c, ldc: outputStride, accumulate: accumulate,
-                                scratch: scratch)
-                        default:
-                            AVX2Gemm.multiplyTransposed(
-                                activations: activations, lda: activationStride, n: count,
-                                packedWeight: packed.assumingMemoryBound(to: Float.self), m: m, k: k, firstColumn: r0,
-                                columns: columnCount, c: c, ldc: outputStride, accumulate: accumulate, scratch: scratch)
-                        }
+                        AVX2Gemm.multiplyTransposed(
+                            activations: activations, lda: activationStride, n: count, packedWeight: packed,
+                            element: element, m: rows, k: columns, firstColumn: r0, columns: r1 - r0, c: output + r0,
+                            ldc: outputStride, accumulate: beta != 0, scratch: scratch)
                     }
                 }
             }
