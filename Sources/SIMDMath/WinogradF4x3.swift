@@ -9,6 +9,13 @@ public enum WinogradF4x3 {
 
     public typealias V8 = SIMD8<Float>
 
+    /// Floats from one position ξ's matrix of `floats` to the next: rounded up to an odd number
+    /// of 64-byte lines. The transforms touch all 36 positions at once, and at a stride that is a
+    /// multiple of 4 KB (cin of 128·k, 64-tile panels) the 36 streams share one L1 set and evict
+    /// each other (the AVX-512 filter transform ran 3x slower than the GEMMs it feeds).
+    @_transparent
+    public static func positionStride(floats: Int) -> Int { ((floats + 15) / 16 | 1) * 16 }
+
     /// 4x4 output tiles of the batch, numbered image by image, row by row.
     public struct TileGrid {
         public let batch, h, w, tilesY, tilesX: Int
@@ -27,12 +34,12 @@ public enum WinogradF4x3 {
         }
     }
 
-    /// V_ξ [cin, tiles.count] (row stride `stride`) = Bᵀ d B for each tile's 6x6 input patch d,
+    /// V_ξ [cin, tiles.count] (row stride `stride`, V_ξ at v + ξ·`positionStride`) = Bᵀ d B for each tile's 6x6 input patch d,
     /// 8 tiles per vector; taps outside the image are the padding's zeros.
     @_transparent
     public static func transformInput(
         _ input: UnsafePointer<Float>, grid: TileGrid, cin: Int, tiles: Range<Int>, into v: UnsafeMutablePointer<Float>,
-        stride: Int, scratch patch: UnsafeMutablePointer<Float>
+        stride: Int, positionStride: Int, scratch patch: UnsafeMutablePointer<Float>
     ) {
         let (h, w) = (grid.h, grid.w), plane = h * w
         do {
@@ -77,7 +84,7 @@ public enum WinogradF4x3 {
                     for i in 0..<6 {
                         let y = inputTransform(d[i * 6], d[i * 6 + 1], d[i * 6 + 2], d[i * 6 + 3], d[i * 6 + 4], d[i * 6 + 5])
                         for j in 0..<6 {
-                            store(y[j], v + ((i * 6 + j) * cin + ci) * stride + (t0 - tiles.lowerBound), lanes: lanes)
+                            store(y[j], v + (i * 6 + j) * positionStride + ci * stride + (t0 - tiles.lowerBound), lanes: lanes)
                         }
                     }
                 }
@@ -100,11 +107,11 @@ public enum WinogradF4x3 {
     }
 
     /// Output tiles Y = Aᵀ m A (+ bias) of channels `channels` from M_ξ [channels.count, tiles]
-    /// (row stride `stride`), 8 tiles per vector; the parts of edge tiles outside the image are
+    /// (row stride `stride`, M_ξ at m + ξ·`positionStride`), 8 tiles per vector; the parts of edge tiles outside the image are
     /// dropped.
     @_transparent
     public static func transformOutput(
-        _ m: UnsafePointer<Float>, stride: Int, grid: TileGrid, channels: Range<Int>, cout: Int, tiles: Range<Int>,
+        _ m: UnsafePointer<Float>, stride: Int, positionStride: Int, grid: TileGrid, channels: Range<Int>, cout: Int, tiles: Range<Int>,
         bias: UnsafePointer<Float>?, into output: UnsafeMutablePointer<Float>, scratch tile: UnsafeMutablePointer<Float>
     ) {
         let (h, w) = (grid.h, grid.w), plane = h * w, rows = channels.count
@@ -120,7 +127,7 @@ public enum WinogradF4x3 {
                 }
                 for (r, co) in channels.enumerated() {
                     var x = InlineArray<36, V8>(repeating: V8())
-                    for k in 0..<36 { x[k] = load(m + (k * rows + r) * stride + column, lanes: lanes) }
+                    for k in 0..<36 { x[k] = load(m + k * positionStride + r * stride + column, lanes: lanes) }
                     // Aᵀ m: down each column (6x6 -> 4x6); then · A along each row (4x6 -> 4x4).
                     var y = InlineArray<24, V8>(repeating: V8())
                     for c in 0..<6 {

@@ -1,5 +1,6 @@
 #if arch(x86_64)
 import CSIMD
+import SIMDMath
 
 /// The transforms of a Winograd F(4x4, 3x3) convolution, after Lavin & Gray, "Fast Algorithms for
 /// Convolutional Neural Networks" (CVPR 2016), interpolation points 0, ±1, ±2, ∞.
@@ -23,8 +24,12 @@ package enum AVX512Winograd {
     package static let blockTiles = AVX512Gemm.nr
     /// Input channels transformed at once: one f32 K block of the GEMM.
     package static let channelChunk = AVX512Gemm.kc(.float32)
-    /// Floats of one position's V panel, [channelChunk][blockTiles].
-    package static let panelFloats = channelChunk * blockTiles
+    /// Floats from one position's V panel, [channelChunk][blockTiles], to the next, padded
+    /// (`WinogradF4x3.positionStride`): `transformInput` stores to all 36 at once.
+    package static let panelFloats = WinogradF4x3.positionStride(floats: channelChunk * blockTiles)
+    /// Floats from one position's M, `rows` rows of `blockTiles`, to the next, padded as the
+    /// panels are: `transformOutput` reads all 36 at once.
+    package static func mStride(rows: Int) -> Int { WinogradF4x3.positionStride(floats: rows * blockTiles) }
     /// Floats of the per-worker scratch of `transformInput` / `transformOutput`.
     package static let transformScratchFloats = positions * 16
 
@@ -35,9 +40,13 @@ package enum AVX512Winograd {
         case packed(PackedOperand)
     }
 
-    /// Bytes of U for one position and `rows` output channels.
+    /// Bytes from one position's U to the next for `rows` output channels: the operand, padded
+    /// (`WinogradF4x3.positionStride`) since `transformWeights` writes all 36 at once. Unpadded,
+    /// cin of 128·k with blocks of 24 or 516 rows put the 36 streams in one L1 set, and the filter
+    /// transform of 2x1280x16x16 took 3x the time of its GEMMs (Zen 5).
     package static func positionBytes(rows: Int, cin: Int) -> Int {
-        PackedOperand.byteCount(precision: .float32, outer: rows, k: cin, width: AVX512Gemm.mr)
+        let bytes = PackedOperand.byteCount(precision: .float32, outer: rows, k: cin, width: AVX512Gemm.mr)
+        return WinogradF4x3.positionStride(floats: bytes / 4) * 4
     }
 
     /// The A operand U_ξ of a block of `rows` output channels, in a buffer of 36 positions.

@@ -70,18 +70,20 @@ package enum AVX2Attention {
 package enum AVX2Winograd {
     package static func transformInput(
         _ input: UnsafePointer<Float>, grid: WinogradF4x3.TileGrid, cin: Int, tiles: Range<Int>,
-        into v: UnsafeMutablePointer<Float>, stride: Int, scratch: UnsafeMutablePointer<Float>
+        into v: UnsafeMutablePointer<Float>, stride: Int, positionStride: Int, scratch: UnsafeMutablePointer<Float>
     ) {
-        WinogradF4x3.transformInput(input, grid: grid, cin: cin, tiles: tiles, into: v, stride: stride, scratch: scratch)
+        WinogradF4x3.transformInput(
+            input, grid: grid, cin: cin, tiles: tiles, into: v, stride: stride, positionStride: positionStride,
+            scratch: scratch)
     }
 
     package static func transformOutput(
-        _ m: UnsafePointer<Float>, stride: Int, grid: WinogradF4x3.TileGrid, channels: Range<Int>, cout: Int,
-        tiles: Range<Int>, bias: UnsafePointer<Float>?, into output: UnsafeMutablePointer<Float>,
+        _ m: UnsafePointer<Float>, stride: Int, positionStride: Int, grid: WinogradF4x3.TileGrid, channels: Range<Int>,
+        cout: Int, tiles: Range<Int>, bias: UnsafePointer<Float>?, into output: UnsafeMutablePointer<Float>,
         scratch: UnsafeMutablePointer<Float>
     ) {
         WinogradF4x3.transformOutput(
-            m, stride: stride, grid: grid, channels: channels, cout: cout, tiles: tiles, bias: bias, into: output,
+            m, stride: stride, positionStride: positionStride, grid: grid, channels: channels, cout: cout, tiles: tiles, bias: bias, into: output,
             scratch: scratch)
     }
 }

@@ -1,3 +1,4 @@
+import SIMDMath
 import TestSupport
 import Testing
 @testable import Tensor
@@ -31,6 +32,17 @@ import Testing
         // F(4x4, 3x3) in f32 loses a few bits to its transforms (coefficients up to 8): 1.0-2.1e-12
         // measured on these cases (OPS_REPORT=1).
         #expect(error <= 1e-10, "\(c.testDescription): NMSE \(error) \(describeDifference(actual, expected))")
+    }
+
+    /// The 36 positions' matrices are spaced an odd number of 64-byte lines apart (never a multiple
+    /// of 4 KB, where the transforms' 36 streams would share one L1 set), with less than two lines
+    /// of padding. The strides are used on both levels; a stride inconsistent between a transform
+    /// and its GEMMs fails `matchesReference` and the AVX-512 suite.
+    @Test(arguments: [1, 15, 16, 17, 1024, 8192, 24 * 320, 24 * 1280, 516 * 1280, 36 * 256])
+    func positionStridesAvoidFourKilobyteMultiples(_ floats: Int) {
+        let stride = WinogradF4x3.positionStride(floats: floats)
+        #expect(stride >= floats && stride - floats < 32 && stride % 16 == 0 && (stride / 16) % 2 == 1, "\(floats) -> \(stride)")
+        #expect((stride * 4) % 4096 != 0)
     }
 
     /// Stored f16 weights are decoded row by row into the filter transform, exactly.

@@ -58,38 +58,42 @@ enum PortableWinogradConvolution {
         let blockTiles = min(maxTiles, ((grid.count + rounds * threads - 1) / (rounds * threads) + 7) / 8 * 8)
         let blocks = (grid.count + blockTiles - 1) / blockTiles
         let blockRows = max(1, min(cout, filterBudget / (36 * cin * 4)))
+        // Floats between positions ξ of V and of a full block's U and M (see `positionStride`).
+        let vStride = WinogradF4x3.positionStride(floats: cin * blockTiles)
+        let mStride = WinogradF4x3.positionStride(floats: blockRows * blockTiles)
 
         // Transformed filters and each worker's V and M are larger than the scratch pool keeps:
         // they come from the activation heap, so steady state maps nothing per call.
-        let filterBytes = 36 * blockRows * cin * 4
+        let filterBytes = 36 * WinogradF4x3.positionStride(floats: blockRows * cin) * 4
         let u = LargeBlockHeap.shared.allocate(filterBytes).assumingMemoryBound(to: Float.self)
         defer { LargeBlockHeap.shared.free(u, bytes: filterBytes) }
         let workers = min(blocks, threads)
-        let workerFloats = 36 * (cin + blockRows) * blockTiles + WinogradF4x3.scratchFloats
+        let workerFloats = 36 * (vStride + mStride) + WinogradF4x3.scratchFloats
         let workspace = LargeBlockHeap.shared.allocate(workers * workerFloats * 4).assumingMemoryBound(to: Float.self)
         defer { LargeBlockHeap.shared.free(workspace, bytes: workers * workerFloats * 4) }
 
         for co0 in stride(from: 0, to: cout, by: blockRows) {
             let rows = min(blockRows, cout - co0)
-            transformFilters(weight, rows: co0..<co0 + rows, cin: cin, into: u)
+            let uStride = WinogradF4x3.positionStride(floats: rows * cin)
+            transformFilters(weight, rows: co0..<co0 + rows, cin: cin, into: u, positionStride: uStride)
             // One contiguous run of tile blocks per worker, so each uses its own V and M.
             Parallel.forEach(workers) { range in
                 for worker in range {
-                    let v = workspace + worker * workerFloats, m = v + 36 * cin * blockTiles
-                    let scratch = m + 36 * blockRows * blockTiles
+                    let v = workspace + worker * workerFloats, m = v + 36 * vStride
+                    let scratch = m + 36 * mStride
                     for block in (blocks * worker / workers)..<(blocks * (worker + 1) / workers) {
                         let t0 = block * blockTiles, n = min(blockTiles, grid.count - t0)
                         transformInput(
-                            input, grid: grid, cin: cin, tiles: t0..<t0 + n, into: v, stride: blockTiles, scratch: scratch,
-                            level)
+                            input, grid: grid, cin: cin, tiles: t0..<t0 + n, into: v, stride: blockTiles, positionStride: vStride,
+                            scratch: scratch, level)
                         for xi in 0..<36 {
                             // M_ξ [rows, n] = U_ξ [rows, cin] · V_ξ [cin, n]
                             Gemm.sgemm(
-                                m: rows, n: n, k: cin, a: u + xi * rows * cin, lda: cin, b: v + xi * cin * blockTiles,
-                                ldb: blockTiles, beta: 0, c: m + xi * rows * blockTiles, ldc: blockTiles)
+                                m: rows, n: n, k: cin, a: u + xi * uStride, lda: cin, b: v + xi * vStride, ldb: blockTiles,
+                                beta: 0, c: m + xi * mStride, ldc: blockTiles)
                         }
                         transformOutput(
-                            m, stride: blockTiles, grid: grid, channels: co0..<co0 + rows, cout: cout, tiles: t0..<t0 + n,
+                            m, stride: blockTiles, positionStride: mStride, grid: grid, channels: co0..<co0 + rows, cout: cout, tiles: t0..<t0 + n,
                             bias: bias, into: output, scratch: scratch, level)
                     }
                 }
@@ -101,40 +105,47 @@ enum PortableWinogradConvolution {
     @inline(__always)
     static func transformInput(
         _ input: UnsafePointer<Float>, grid: WinogradF4x3.TileGrid, cin: Int, tiles: Range<Int>,
-        into v: UnsafeMutablePointer<Float>, stride: Int, scratch: UnsafeMutablePointer<Float>, _ level: KernelLevel
+        into v: UnsafeMutablePointer<Float>, stride: Int, positionStride: Int, scratch: UnsafeMutablePointer<Float>,
+        _ level: KernelLevel
     ) {
         #if arch(x86_64)
         if level >= .avx2 {
-            return AVX2Winograd.transformInput(input, grid: grid, cin: cin, tiles: tiles, into: v, stride: stride, scratch: scratch)
+            return AVX2Winograd.transformInput(
+                input, grid: grid, cin: cin, tiles: tiles, into: v, stride: stride, positionStride: positionStride,
+                scratch: scratch)
         }
         #endif
-        WinogradF4x3.transformInput(input, grid: grid, cin: cin, tiles: tiles, into: v, stride: stride, scratch: scratch)
+        WinogradF4x3.transformInput(
+            input, grid: grid, cin: cin, tiles: tiles, into: v, stride: stride, positionStride: positionStride,
+            scratch: scratch)
     }
 
     /// The output transform (`WinogradF4x3`) as built for `level`.
     @inline(__always)
     static func transformOutput(
-        _ m: UnsafePointer<Float>, stride: Int, grid: WinogradF4x3.TileGrid, channels: Range<Int>, cout: Int,
-        tiles: Range<Int>, bias: UnsafePointer<Float>?, into output: UnsafeMutablePointer<Float>,
+        _ m: UnsafePointer<Float>, stride: Int, positionStride: Int, grid: WinogradF4x3.TileGrid, channels: Range<Int>,
+        cout: Int, tiles: Range<Int>, bias: UnsafePointer<Float>?, into output: UnsafeMutablePointer<Float>,
         scratch: UnsafeMutablePointer<Float>, _ level: KernelLevel
     ) {
         #if arch(x86_64)
         if level >= .avx2 {
             return AVX2Winograd.transformOutput(
-                m, stride: stride, grid: grid, channels: channels, cout: cout, tiles: tiles, bias: bias, into: output,
+                m, stride: stride, positionStride: positionStride, grid: grid, channels: channels, cout: cout, tiles: tiles, bias: bias, into: output,
                 scratch: scratch)
         }
         #endif
         WinogradF4x3.transformOutput(
-            m, stride: stride, grid: grid, channels: channels, cout: cout, tiles: tiles, bias: bias, into: output,
+            m, stride: stride, positionStride: positionStride, grid: grid, channels: channels, cout: cout, tiles: tiles, bias: bias, into: output,
             scratch: scratch)
     }
 
     // MARK: - Filters
 
-    /// U_ξ [rows.count, cin] for output channels `rows`: U = G g Gᵀ per (output, input) channel,
-    /// 8 input channels per vector.
-    static func transformFilters(_ weight: WeightMatrix, rows: Range<Int>, cin: Int, into u: UnsafeMutablePointer<Float>) {
+    /// U_ξ [rows.count, cin] (at u + ξ·`positionStride`) for output channels `rows`: U = G g Gᵀ
+    /// per (output, input) channel, 8 input channels per vector.
+    static func transformFilters(
+        _ weight: WeightMatrix, rows: Range<Int>, cin: Int, into u: UnsafeMutablePointer<Float>, positionStride: Int
+    ) {
         let count = rows.count
         Parallel.forEach(count, minChunk: max(1, 4096 / max(1, cin))) { range in
             ScratchBuffers.withBuffer(count: cin * 9) { decoded in
@@ -157,7 +168,7 @@ enum PortableWinogradConvolution {
                         for i in 0..<6 {
                             let z = filterTransform(t[i * 3], t[i * 3 + 1], t[i * 3 + 2])
                             for j in 0..<6 {
-                                WinogradF4x3.store(z[j], u + (i * 6 + j) * count * cin + r * cin + ci, lanes: lanes)
+                                WinogradF4x3.store(z[j], u + (i * 6 + j) * positionStride + r * cin + ci, lanes: lanes)
                             }
                         }
                     }

@@ -33,7 +33,10 @@ enum WinogradConvolution {
     /// with f32 weights 1.5-1.9x the direct GEMM at 32 tiles (2x640x16x16, 2x1280x16x16), 0.5x
     /// at 8; against the bf16 direct GEMM (f16/bf16/q8_0 weights at the `avx512` level) 0.7-1.0x
     /// at 32 tiles, 1.13x at 64, 1.3x at 128. At `avx512f` every weight is packed in f32 and
-    /// takes the f32 bound.
+    /// takes the f32 bound. On Zen 5, with the transforms' strides padded: f32 2.0x the direct
+    /// GEMM at 32 tiles (2x1280x16x16, 885 against 441 GFLOP/s), 1.0x at 8; with f16 weights
+    /// 1.25x the bf16 direct GEMM at 32 tiles in TensorBenchmark, but no faster in the 512x512
+    /// UNet step (2.38 against 2.30-2.34 s), so encoded weights keep the bound of 64.
     static let minimumTiles = 32
     static let minimumTilesForEncodedWeights = 64
     /// Fewer channels than this and the transforms dominate.
@@ -86,7 +89,7 @@ enum WinogradConvolution {
         let sharesInput = (coutBlocks > 1 || rowParts > 1) && sharedInputFloats * 4 <= maxSharedInputBytes
 
         let workspace = Workspace(
-            panels: sharesInput ? 0 : panelsFloats, m: positions * partRows * blockTiles,
+            panels: sharesInput ? 0 : panelsFloats, m: positions * AVX512Winograd.mStride(rows: partRows),
             gemm: AVX512Gemm.scratchBytes(precision: .float32, m: partRows, n: blockTiles, k: chunk) / 4,
             staging: AVX512Winograd.TileBlock.stagingFloats(w: g.w))
 
@@ -179,7 +182,7 @@ enum WinogradConvolution {
                                     mRows: partRows, scratch: scratch.gemm)
                             }
                             AVX512Winograd.transformOutput(
-                                m: scratch.m, positionStride: partRows * blockTiles, rows: 0..<(m1 - m0),
+                                m: scratch.m, positionStride: AVX512Winograd.mStride(rows: partRows), rows: 0..<(m1 - m0),
                                 firstChannel: r0 + m0, groups: block.groups, bias: bias, plane: plane, w: g.w,
                                 into: output, scratch: scratch.transform)
                         }
@@ -215,7 +218,7 @@ enum WinogradConvolution {
         let rows = min(slivers, max(4, filterBudget / (positions * cin * 4 * mr))) * mr
         let filterBytes = positions * AVX512Winograd.positionBytes(rows: rows, cin: cin)
         let workspace = Workspace(
-            panels: 0, m: positions * rows * blockTiles,
+            panels: 0, m: positions * AVX512Winograd.mStride(rows: rows),
             gemm: AVX512Gemm.scratchBytes(precision: .float32, m: rows, n: blockTiles, k: chunk) / 4,
             staging: 0)
         Parallel.forEach(slivers) { range in
@@ -238,7 +241,7 @@ enum WinogradConvolution {
                                 mRows: rows, scratch: scratch.gemm)
                         }
                         AVX512Winograd.transformOutput(
-                            m: scratch.m, positionStride: rows * blockTiles, rows: 0..<m, firstChannel: r0,
+                            m: scratch.m, positionStride: AVX512Winograd.mStride(rows: rows), rows: 0..<m, firstChannel: r0,
                             groups: groups, bias: bias, plane: plane,
                             w: g.w, into: output, scratch: scratch.transform)
                     }
@@ -280,7 +283,7 @@ enum WinogradConvolution {
                 width: blockTiles)
             AVX512Gemm.multiply(
                 precision: .float32, m: rows, n: tiles, k: chunk.count, alpha: 1, a: .packed(a), b: .packed(b),
-                beta: chunk.lowerBound == 0 ? 0 : 1, c: m + position * mRows * blockTiles, ldc: blockTiles,
+                beta: chunk.lowerBound == 0 ? 0 : 1, c: m + position * AVX512Winograd.mStride(rows: mRows), ldc: blockTiles,
                 scratch: UnsafeMutableRawPointer(scratch))
         }
     }
