@@ -34,8 +34,9 @@ public enum WinogradF4x3 {
         }
     }
 
-    /// V_ξ [cin, tiles.count] (row stride `stride`, V_ξ at v + ξ·`positionStride`) = Bᵀ d B for each tile's 6x6 input patch d,
-    /// 8 tiles per vector; taps outside the image are the padding's zeros.
+    /// V_ξ [cin, tiles.count] (row stride `stride`, V_ξ at v + ξ·`positionStride`) = Bᵀ d B for
+    /// each tile's 6x6 input patch d, 8 tiles per vector; taps outside the image are the padding's
+    /// zeros.
     @_transparent
     public static func transformInput(
         _ input: UnsafePointer<Float>, grid: TileGrid, cin: Int, tiles: Range<Int>, into v: UnsafeMutablePointer<Float>,
@@ -84,7 +85,8 @@ public enum WinogradF4x3 {
                     for i in 0..<6 {
                         let y = inputTransform(d[i * 6], d[i * 6 + 1], d[i * 6 + 2], d[i * 6 + 3], d[i * 6 + 4], d[i * 6 + 5])
                         for j in 0..<6 {
-                            store(y[j], v + (i * 6 + j) * positionStride + ci * stride + (t0 - tiles.lowerBound), lanes: lanes)
+                            let at = v + (i * 6 + j) * positionStride + ci * stride + (t0 - tiles.lowerBound)
+                            store(y[j], at, lanes: lanes)
                         }
                     }
                 }
@@ -107,12 +109,13 @@ public enum WinogradF4x3 {
     }
 
     /// Output tiles Y = Aᵀ m A (+ bias) of channels `channels` from M_ξ [channels.count, tiles]
-    /// (row stride `stride`, M_ξ at m + ξ·`positionStride`), 8 tiles per vector; the parts of edge tiles outside the image are
-    /// dropped.
+    /// (row stride `stride`, M_ξ at m + ξ·`positionStride`), 8 tiles per vector; the parts of edge
+    /// tiles outside the image are dropped.
     @_transparent
     public static func transformOutput(
-        _ m: UnsafePointer<Float>, stride: Int, positionStride: Int, grid: TileGrid, channels: Range<Int>, cout: Int, tiles: Range<Int>,
-        bias: UnsafePointer<Float>?, into output: UnsafeMutablePointer<Float>, scratch tile: UnsafeMutablePointer<Float>
+        _ m: UnsafePointer<Float>, stride: Int, positionStride: Int, grid: TileGrid, channels: Range<Int>, cout: Int,
+        tiles: Range<Int>, bias: UnsafePointer<Float>?, into output: UnsafeMutablePointer<Float>,
+        scratch tile: UnsafeMutablePointer<Float>
     ) {
         let (h, w) = (grid.h, grid.w), plane = h * w, rows = channels.count
         do {

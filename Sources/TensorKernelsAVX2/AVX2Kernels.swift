@@ -83,8 +83,8 @@ package enum AVX2Winograd {
         scratch: UnsafeMutablePointer<Float>
     ) {
         WinogradF4x3.transformOutput(
-            m, stride: stride, positionStride: positionStride, grid: grid, channels: channels, cout: cout, tiles: tiles, bias: bias, into: output,
-            scratch: scratch)
+            m, stride: stride, positionStride: positionStride, grid: grid, channels: channels, cout: cout, tiles: tiles,
+            bias: bias, into: output, scratch: scratch)
     }
 }
 

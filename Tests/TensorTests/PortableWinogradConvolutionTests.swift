@@ -41,7 +41,8 @@ import Testing
     @Test(arguments: [1, 15, 16, 17, 1024, 8192, 24 * 320, 24 * 1280, 516 * 1280, 36 * 256])
     func positionStridesAvoidFourKilobyteMultiples(_ floats: Int) {
         let stride = WinogradF4x3.positionStride(floats: floats)
-        #expect(stride >= floats && stride - floats < 32 && stride % 16 == 0 && (stride / 16) % 2 == 1, "\(floats) -> \(stride)")
+        #expect(stride >= floats && stride - floats < 32, "\(floats) -> \(stride)")
+        #expect(stride % 16 == 0 && (stride / 16) % 2 == 1, "\(floats) -> \(stride)")
         #expect((stride * 4) % 4096 != 0)
     }
 

@@ -84,17 +84,17 @@ enum PortableWinogradConvolution {
                     for block in (blocks * worker / workers)..<(blocks * (worker + 1) / workers) {
                         let t0 = block * blockTiles, n = min(blockTiles, grid.count - t0)
                         transformInput(
-                            input, grid: grid, cin: cin, tiles: t0..<t0 + n, into: v, stride: blockTiles, positionStride: vStride,
-                            scratch: scratch, level)
+                            input, grid: grid, cin: cin, tiles: t0..<t0 + n, into: v, stride: blockTiles,
+                            positionStride: vStride, scratch: scratch, level)
                         for xi in 0..<36 {
                             // M_ξ [rows, n] = U_ξ [rows, cin] · V_ξ [cin, n]
                             Gemm.sgemm(
-                                m: rows, n: n, k: cin, a: u + xi * uStride, lda: cin, b: v + xi * vStride, ldb: blockTiles,
-                                beta: 0, c: m + xi * mStride, ldc: blockTiles)
+                                m: rows, n: n, k: cin, a: u + xi * uStride, lda: cin, b: v + xi * vStride,
+                                ldb: blockTiles, beta: 0, c: m + xi * mStride, ldc: blockTiles)
                         }
                         transformOutput(
-                            m, stride: blockTiles, positionStride: mStride, grid: grid, channels: co0..<co0 + rows, cout: cout, tiles: t0..<t0 + n,
-                            bias: bias, into: output, scratch: scratch, level)
+                            m, stride: blockTiles, positionStride: mStride, grid: grid, channels: co0..<co0 + rows,
+                            cout: cout, tiles: t0..<t0 + n, bias: bias, into: output, scratch: scratch, level)
                     }
                 }
             }
@@ -130,13 +130,13 @@ enum PortableWinogradConvolution {
         #if arch(x86_64)
         if level >= .avx2 {
             return AVX2Winograd.transformOutput(
-                m, stride: stride, positionStride: positionStride, grid: grid, channels: channels, cout: cout, tiles: tiles, bias: bias, into: output,
-                scratch: scratch)
+                m, stride: stride, positionStride: positionStride, grid: grid, channels: channels, cout: cout,
+                tiles: tiles, bias: bias, into: output, scratch: scratch)
         }
         #endif
         WinogradF4x3.transformOutput(
-            m, stride: stride, positionStride: positionStride, grid: grid, channels: channels, cout: cout, tiles: tiles, bias: bias, into: output,
-            scratch: scratch)
+            m, stride: stride, positionStride: positionStride, grid: grid, channels: channels, cout: cout, tiles: tiles,
+            bias: bias, into: output, scratch: scratch)
     }
 
     // MARK: - Filters

@@ -182,9 +182,9 @@ enum WinogradConvolution {
                                     mRows: partRows, scratch: scratch.gemm)
                             }
                             AVX512Winograd.transformOutput(
-                                m: scratch.m, positionStride: AVX512Winograd.mStride(rows: partRows), rows: 0..<(m1 - m0),
-                                firstChannel: r0 + m0, groups: block.groups, bias: bias, plane: plane, w: g.w,
-                                into: output, scratch: scratch.transform)
+                                m: scratch.m, positionStride: AVX512Winograd.mStride(rows: partRows),
+                                rows: 0..<(m1 - m0), firstChannel: r0 + m0, groups: block.groups, bias: bias,
+                                plane: plane, w: g.w, into: output, scratch: scratch.transform)
                         }
                     }
                 }
@@ -241,9 +241,9 @@ enum WinogradConvolution {
                                 mRows: rows, scratch: scratch.gemm)
                         }
                         AVX512Winograd.transformOutput(
-                            m: scratch.m, positionStride: AVX512Winograd.mStride(rows: rows), rows: 0..<m, firstChannel: r0,
-                            groups: groups, bias: bias, plane: plane,
-                            w: g.w, into: output, scratch: scratch.transform)
+                            m: scratch.m, positionStride: AVX512Winograd.mStride(rows: rows), rows: 0..<m,
+                            firstChannel: r0, groups: groups, bias: bias, plane: plane, w: g.w, into: output,
+                            scratch: scratch.transform)
                     }
                 }
             }
@@ -283,8 +283,8 @@ enum WinogradConvolution {
                 width: blockTiles)
             AVX512Gemm.multiply(
                 precision: .float32, m: rows, n: tiles, k: chunk.count, alpha: 1, a: .packed(a), b: .packed(b),
-                beta: chunk.lowerBound == 0 ? 0 : 1, c: m + position * AVX512Winograd.mStride(rows: mRows), ldc: blockTiles,
-                scratch: UnsafeMutableRawPointer(scratch))
+                beta: chunk.lowerBound == 0 ? 0 : 1, c: m + position * AVX512Winograd.mStride(rows: mRows),
+                ldc: blockTiles, scratch: UnsafeMutableRawPointer(scratch))
         }
     }
 
