@@ -64,7 +64,8 @@ struct PipelineItemRunner {
                     let images = try pipeline.generate(options) { _ in stepEnds.append(DispatchTime.now().uptimeNanoseconds) }
                     return (images, images.first.map { PNG.encode($0.image) } ?? [])
                 }
-                if let phases = ImagePhases(start: start, stepEnds: stepEnds, end: DispatchTime.now().uptimeNanoseconds) {
+                let end = DispatchTime.now().uptimeNanoseconds
+                if let phases = ImagePhases(start: start, stepEnds: stepEnds, end: end) {
                     print("    " + phases.description)
                 }
                 check = images.first.map { "latent " + TensorStats($0.latent).description + ", PNG \(png.count) bytes" } ?? "no image"

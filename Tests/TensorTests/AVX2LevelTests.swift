@@ -97,17 +97,32 @@ struct AVX2LevelTests {
         case f32Aligned, f32Unaligned, f16Aligned, f16Unaligned, bf16, q8_0
 
         var dtype: DType {
-            [.f32Aligned: .f32, .f32Unaligned: .f32, .f16Aligned: .f16, .f16Unaligned: .f16, .bf16: .bf16][self] ?? .q8_0
+            switch self {
+            case .f32Aligned, .f32Unaligned: .f32
+            case .f16Aligned, .f16Unaligned: .f16
+            case .bf16: .bf16
+            case .q8_0: .q8_0
+            }
         }
         /// Bytes before the tensor: 4-byte aligned, or not (a 16-bit weight at an odd offset).
-        var headerBytes: Int { [.f32Aligned: 4, .f32Unaligned: 6, .f16Aligned: 4, .f16Unaligned: 5, .bf16: 4][self] ?? 3 }
+        var headerBytes: Int {
+            switch self {
+            case .f32Aligned, .f16Aligned, .bf16: 4
+            case .f32Unaligned: 6
+            case .f16Unaligned: 5
+            case .q8_0: 3
+            }
+        }
 
         /// `values` as this file stores them.
         func encode(_ values: [Float]) -> [UInt8] {
             switch dtype {
             case .f32: return values.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) }
             case .f16: return values.flatMap { withUnsafeBytes(of: Float16($0).bitPattern.littleEndian, Array.init) }
-            case .bf16: return values.flatMap { withUnsafeBytes(of: Dequantization.floatToBFloat16($0).littleEndian, Array.init) }
+            case .bf16:
+                return values.flatMap {
+                    withUnsafeBytes(of: Dequantization.floatToBFloat16($0).littleEndian, Array.init)
+                }
             default:
                 var bytes = [UInt8](repeating: 0, count: values.count / 32 * 34)
                 values.withUnsafeBufferPointer { src in
@@ -119,12 +134,13 @@ struct AVX2LevelTests {
     }
 
     /// An f32, f16, bf16 or q8_0 weight from a file multiplied by `AVX2Gemm` (packed on first use,
-    /// f16 and bf16 as 16-bit patterns, q8_0 as int8 and scales, file pages released), as a convolution's W · act and as
-    /// a linear layer's act · Wᵀ: 21 rows (a partial 6- and 16-row sliver), K = 333 (352 for
-    /// q8_0; a full and a partial 256 block), 50 activations (partial slivers), overwriting and
-    /// accumulating; then 300 (past the packing threshold, across two 256-column panels and three
-    /// 144-row activation blocks), which a packed weight also takes. Reference: the product of
-    /// the stored values (as the generic decoder reads them) summed in Double.
+    /// f16 and bf16 as 16-bit patterns, q8_0 as int8 and scales, file pages released), as a
+    /// convolution's W · act and as a linear layer's act · Wᵀ: 21 rows (a partial 6- and 16-row
+    /// sliver), K = 333 (352 for q8_0; a full and a partial 256 block), 50 activations (partial
+    /// slivers), overwriting and accumulating; then 300 (past the packing threshold, across two
+    /// 256-column panels and three 144-row activation blocks), which a packed weight also takes.
+    /// Reference: the product of the stored values (as the generic decoder reads them) summed in
+    /// Double.
     @Test(arguments: WeightFile.allCases, [WeightProductLayout.weightTimesActivationColumns, .activationRowsTimesTransposedWeight])
     func storedWeightProductsUsePackedWeights(file weightFile: WeightFile, layout: WeightProductLayout) throws {
         let (rows, k) = (21, weightFile.dtype == .q8_0 ? 352 : 333)
@@ -171,7 +187,12 @@ struct AVX2LevelTests {
         // The packed copy keeps the file's element size: 2 bytes per element for f16 and bf16, 1
         // and a float per 32 for q8_0.
         let padded = (conv ? 24 : 32) * k
-        let bytesPacked = [DType.f32: padded * 4, .f16: padded * 2, .bf16: padded * 2, .q8_0: (padded + 63) / 64 * 64 + padded / 32 * 4][weightFile.dtype]
+        let bytesPacked =
+            switch weightFile.dtype {
+            case .f32: padded * 4
+            case .q8_0: (padded + 63) / 64 * 64 + padded / 32 * 4
+            default: padded * 2
+            }
         #expect(weight.avx2PackedWeight(stored, layout).byteCount == bytesPacked)
     }
 

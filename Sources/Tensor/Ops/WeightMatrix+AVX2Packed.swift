@@ -4,9 +4,9 @@ import TensorKernelsAVX2
 extension WeightMatrix {
     /// Activations per product (a convolution batch's output pixels, a linear layer's tokens) up
     /// to which the `avx2` level multiplies an f32, f16, bf16 or q8_0 weight with `AVX2Gemm`
-    /// rather than OpenBLAS. Measured on Zen 2, 2 threads, f32 weight 1280x11520 (a 3x3 conv of the UNet's
-    /// 8x8 and 4x4 levels) against OpenBLAS on the same product: 1.40x at 32 columns, 1.08x at
-    /// 128; 640x5760 at 512 even; 320x2880 at 2048 0.90x. An f16 weight gains more (OpenBLAS
+    /// rather than OpenBLAS. Measured on Zen 2, 2 threads, f32 weight 1280x11520 (a 3x3 conv of
+    /// the UNet's 8x8 and 4x4 levels) against OpenBLAS on the same product: 1.40x at 32 columns,
+    /// 1.08x at 128; 640x5760 at 512 even; 320x2880 at 2048 0.90x. An f16 weight gains more (OpenBLAS
     /// needs it decoded per use): on Zen 5 at this level, 2x1280x8x8 189 -> 233 GFLOP/s, 4x4
     /// 113–136 -> 183; above the threshold the per-use decode is under 1 % of the product. q8_0
     /// gains less (its decode is cheaper): UNet step at 256 1.62 -> 1.58 s, f16 1.72 -> 1.56.
@@ -22,7 +22,8 @@ extension WeightMatrix {
     /// `avx2` level, with few activations, or any number once the weight is packed (its file pages
     /// are then gone). f16, bf16 and q8_0 weights keep their element size in the packed form.
     func usesAVX2Packed(_ layout: WeightProductLayout, count: Int) -> Bool {
-        guard CPUKernels.active == .avx2, case .stored(let stored) = storage, [.f32, .f16, .bf16, .q8_0].contains(stored.dtype)
+        guard CPUKernels.active == .avx2, case .stored(let stored) = storage,
+            [.f32, .f16, .bf16, .q8_0].contains(stored.dtype)
         else { return false }
         return count <= WeightMatrix.avx2PackedColumns || packCache.contains(WeightMatrix.avx2Key(layout))
     }
