@@ -1,0 +1,252 @@
+import Foundation
+import Samplers
+import Tensor
+
+/// The txt2img / img2img / inpainting driver over one loaded model's parts (`ModelComponents`):
+/// it knows samplers, schedules, seeds, classifier-free guidance and image editing, and asks the
+/// parts for everything family-specific (text conditioning, the network's input geometry and extra
+/// inputs, the latent codec, the parameterization and its sigma table).
+///
+/// Loading maps the weights once; every generation shares them, so one value serves concurrent
+/// requests (generations themselves are independent).
+public final class DiffusionPipeline: @unchecked Sendable {
+    public let components: ModelComponents
+    /// A short name for logs and PNG parameters.
+    public let modelName: String
+
+    /// The checkpoint the parts were built from.
+    public var checkpoint: Checkpoint { components.checkpoint }
+    /// The model family.
+    public var family: ModelFamily { components.family }
+    /// The native picture size (512 SD 1.x, 768 SD 2.x v, 1024 SDXL, 256 the built-in model).
+    public var nativeSize: Int { components.nativeSize }
+
+    /// Frees the packed weight copies (`PackedWeights.releaseAll`) once the prompts are encoded
+    /// and before each decode, for one-shot runs (the CLI's `generate`): each stage then holds
+    /// only its own model's weights, at the cost of packing the network again for a further
+    /// picture. Off for a server, whose requests reuse them.
+    public var freesWeightsBeforeDecoding = false
+
+    private let previewLock = NSLock()
+    private var fittedPreview: LatentPreview?
+
+    public init(components: ModelComponents, name: String) {
+        self.components = components
+        self.modelName = name
+    }
+
+    /// Builds the parts of an opened checkpoint (chosen by its detected family); strict: every
+    /// weight must be used.
+    public convenience init(checkpoint: Checkpoint, tokenizer: CLIPTokenizer, taesd: TAESDDecoder? = nil, name: String) throws {
+        self.init(components: try ModelComponents.load(checkpoint, tokenizer: tokenizer, fastDecoder: taesd), name: name)
+    }
+
+    /// Loads `model` (a .safetensors or .gguf file, or a diffusers folder; nil = the built-in
+    /// tiny-shapes model) with an optional separate VAE file and an optional TAESD decoder
+    /// (madebyollin/taesd `diffusion_pytorch_model.safetensors`, `decoder.layers.N` names).
+    /// - Throws: `WeightError` for unreadable, malformed or mismatched weights (naming file and
+    ///   tensor), `TokenizerError` for a bad vocabulary.
+    public convenience init(
+        model: String? = nil, vae: String? = nil, taesd: String? = nil, prediction: PredictionType? = nil
+    ) throws {
+        let path = try model ?? BuiltInModel.checkpointPath()
+        let checkpoint = try Checkpoint(path: path, vaePath: vae, predictionType: prediction)
+        let vocabulary = try BuiltInModel.file("vocab.json"), merges = try BuiltInModel.file("merges.txt")
+        let tokenizer = try CLIPTokenizer(vocabulary: URL(fileURLWithPath: vocabulary), merges: URL(fileURLWithPath: merges))
+        let fastDecoder = try taesd.map { path -> TAESDDecoder in
+            let file = try SafetensorsFile(path: path)
+            let index = WeightIndex(source: path, tensors: file.tensors)
+            let decoder = try TAESDDecoder(index.weights())
+            try index.checkAllConsumed(under: "decoder.")
+            return decoder
+        }
+        try self.init(
+            checkpoint: checkpoint, tokenizer: tokenizer, taesd: fastDecoder,
+            name: model.map { ($0 as NSString).lastPathComponent } ?? "tiny-shapes")
+    }
+
+    /// A small picture of a latent (one pixel per latent cell) for progress previews; the map is
+    /// fitted to this model's codec on first use (one encode of a 128x128 test card).
+    public func preview(_ latent: Tensor) -> RGBImage {
+        previewLock.lock()
+        defer { previewLock.unlock() }
+        let map = fittedPreview ?? LatentPreview(fittingEncoder: { [codec = components.codec] in codec.encode($0, tiled: false).meanLatent })
+        fittedPreview = map
+        return map.image(from: latent)
+    }
+
+    /// Runs a request: `options.count` pictures with seeds seed, seed + 1, ...
+    /// `progress` is called after every step; throwing from it (e.g. `CancellationError`) stops
+    /// the run and the error propagates.
+    /// - Throws: `GenerationError.invalidOption` for a bad field (named), errors from `progress`.
+    public func generate(
+        _ options: GenerationOptions, limits: GenerationOptions.Limits = .init(),
+        progress: (GenerationProgress) throws -> Void = { _ in }
+    ) throws -> [GeneratedImage] {
+        try options.validate(limits: limits)
+        // The activations' memory goes back to the system between requests (a server idles at
+        // its weights' size, not at the largest decode it ran).
+        defer { TensorStorage.releaseUnusedMemory() }
+        let network = components.network, codec = components.codec, parameterization = components.parameterization
+        if case .unsupported(let reason) = network.imageConditioning { throw GenerationError.unsupported(reason) }
+        let width = options.width ?? nativeSize, height = options.height ?? nativeSize
+        func condition(_ text: String, _ role: ConditioningRequest.Role) throws -> Conditioning {
+            let parsed = try PromptParser.parse(text)
+            if let lora = parsed.loras.first {
+                throw GenerationError.unsupported("LoRA ('<lora:\(lora.name):...>' in the prompt) is not supported yet")
+            }
+            let request = ConditioningRequest(
+                role: role, text: text, clipSkip: options.clipSkip, width: width, height: height, maxChunks: limits.maxPromptChunks)
+            return try components.conditioner.condition(parsed, request)
+        }
+        let cond = try condition(options.prompt, .prompt)
+        let uncond = options.cfgScale == 1 ? nil : try condition(options.negativePrompt, .negativePrompt)
+        // One-shot: the text encoder's packed weights are not needed while sampling.
+        if freesWeightsBeforeDecoding { PackedWeights.releaseAll() }
+
+        // The network needs latent sides divisible by its total downsampling; other sizes
+        // (multiples of the codec's factor) run on a latent padded up to the next multiple and
+        // are cropped after decoding.
+        let down = codec.downscale, multiple = network.spatialMultiple
+        let latentHeight = (height / down + multiple - 1) / multiple * multiple
+        let latentWidth = (width / down + multiple - 1) / multiple * multiple
+        let latentShape = [1, codec.channels, latentHeight, latentWidth]
+
+        var sigmas = (options.schedule ?? options.sampler.defaultSchedule)
+            .makeSchedule(ays: components.alignYourSteps)
+            .sigmas(steps: options.steps, table: parameterization.table)
+        let sampler = options.sampler.makeSampler(eta: options.eta)
+
+        // img2img: encode once, with the posterior noise from the base seed's stream, drawn before
+        // the per-picture re-seeding (engine-reference 2.7).
+        var initLatent: Tensor?
+        var latentMask: Tensor?
+        var extras = NetworkExtras()
+        if let image = options.initImage {
+            let pixels = padded(image.resized(width: width, height: height), toWidth: latentWidth * down, height: latentHeight * down)
+            var rng = options.rng.makeSource(seed: options.seed)
+            let posterior = codec.encode(pixels.tensor(), tiled: options.vaeTiling)
+            initLatent = posterior.sample(noise: rng.normal(shape: posterior.mean.shape))
+            sigmas = Img2ImgStart.sigmas(sigmas, strength: options.strength)
+            if let mask = options.mask {
+                let maskImage = padded(mask.resized(width: width, height: height), toWidth: latentWidth * down, height: latentHeight * down)
+                latentMask = Self.latentMask(maskImage, factor: down)
+                if network.imageConditioning == .maskAndMaskedLatent {
+                    extras.concatenatedChannels = maskAndMaskedLatent(image: pixels, mask: maskImage, latentMask: latentMask)
+                }
+            }
+        }
+        if network.imageConditioning == .maskAndMaskedLatent && extras.concatenatedChannels == nil {
+            // An inpainting network without a mask: the whole picture is repainted (mask 1
+            // everywhere, masked picture all grey, which encodes to the latent of mid-grey).
+            let side = (width: latentWidth * down, height: latentHeight * down), count = side.width * side.height * 3
+            let grey = RGBImage(width: side.width, height: side.height, pixels: .init(repeating: 128, count: count))
+            let full = RGBImage(width: side.width, height: side.height, pixels: .init(repeating: 255, count: count))
+            extras.concatenatedChannels = maskAndMaskedLatent(image: grey, mask: full, latentMask: nil)
+        }
+
+        let predictor = GuidedNoisePredictor(network: network, cond: cond, uncond: uncond, scale: options.cfgScale, extras: extras)
+        let denoiser = Self.denoiser(predictor, parameterization)
+        // A network that takes no mask inpaints by blending the kept region back every step.
+        let blend = extras.concatenatedChannels == nil ? zip(latentMask, initLatent) : nil
+        var results: [GeneratedImage] = []
+        for index in 0..<options.count {
+            let seed = options.seed &+ UInt64(index)
+            var rng = options.rng.makeSource(seed: seed)
+            let noise = rng.normal(shape: latentShape)
+            let x = initLatent.map { Tensor.weightedSum((1, $0), (sigmas[0], noise)) } ?? Tensor.weightedSum((sigmas[0], noise))
+            let report: (SamplerStep) throws -> Void = { step in
+                try progress(
+                    GenerationProgress(
+                        imageIndex: index, imageCount: options.count, step: step.index, stepCount: step.count,
+                        sigma: step.sigma, denoised: step.denoised))
+            }
+            let latent =
+                if let (mask, original) = blend {
+                    try sampler.sample(
+                        x, sigmas: sigmas, denoiser: MaskBlendingDenoiser(base: denoiser, mask: mask, original: original),
+                        noise: &rng, onStep: report)
+                } else {
+                    try sampler.sample(x, sigmas: sigmas, denoiser: denoiser, noise: &rng, onStep: report)
+                }
+            // A one-shot run gives the text encoder's and network's packed weights back before the
+            // decoder's activations (the largest, 1.3 GB at 512x512) are allocated.
+            if freesWeightsBeforeDecoding { PackedWeights.releaseAll() }
+            let decoded = codec.decode(latent, tiled: options.vaeTiling)  // [1, 3, H', W']
+            var image = RGBImage(decoded: decoded.reshaped(Array(decoded.shape.dropFirst())))
+            if image.width != width || image.height != height {
+                image = image.cropped(x: 0, y: 0, width: width, height: height)
+            }
+            results.append(GeneratedImage(image: image, seed: seed, latent: latent, parameters: parameters(options, seed: seed, width: width, height: height)))
+        }
+        return results
+    }
+
+    /// The guided network as a denoiser under the model's parameterization (opened here so the
+    /// samplers get a concrete type).
+    private static func denoiser<P: Parameterization>(_ predictor: GuidedNoisePredictor, _ parameterization: P) -> ParameterizedDenoiser<GuidedNoisePredictor, P> {
+        ParameterizedDenoiser(predictor, parameterization: parameterization)
+    }
+
+    /// The inpainting network's extra input: [mask (1), latent of the picture with the repainted
+    /// region set to mid-grey (C)], LDM order.
+    func maskAndMaskedLatent(image: RGBImage, mask: RGBImage, latentMask: Tensor?) -> Tensor {
+        var masked = image
+        for i in 0..<(image.width * image.height) where mask.pixels[i * 3] >= 128 {
+            masked.pixels[i * 3] = 128
+            masked.pixels[i * 3 + 1] = 128
+            masked.pixels[i * 3 + 2] = 128
+        }
+        let maskedLatent = components.codec.encode(masked.tensor(), tiled: false).meanLatent
+        let m = latentMask ?? Self.latentMask(mask, factor: components.codec.downscale)
+        return Tensor.concat([m, maskedLatent], axis: 1)  // [1, 1 + C, h, w]
+    }
+
+    /// A mask picture reduced to latent cells: a cell is repainted (1) if any of its pixels is
+    /// white enough (>= 128), so edges are never left half-kept (stable-diffusion.cpp's max pooling).
+    static func latentMask(_ mask: RGBImage, factor: Int) -> Tensor {
+        let h = mask.height / factor, w = mask.width / factor
+        var values = [Float](repeating: 0, count: h * w)
+        for y in 0..<(h * factor) {
+            for x in 0..<(w * factor) {
+                let p = (y * mask.width + x) * 3
+                let grey = (Int(mask.pixels[p]) + Int(mask.pixels[p + 1]) + Int(mask.pixels[p + 2])) / 3
+                if grey >= 128 { values[(y / factor) * w + x / factor] = 1 }
+            }
+        }
+        return Tensor(shape: [1, 1, h, w], values: values)
+    }
+
+    /// `image` extended to the given size by repeating its last row and column.
+    private func padded(_ image: RGBImage, toWidth newWidth: Int, height newHeight: Int) -> RGBImage {
+        if image.width == newWidth && image.height == newHeight { return image }
+        var pixels = [UInt8](repeating: 0, count: newWidth * newHeight * 3)
+        for y in 0..<newHeight {
+            for x in 0..<newWidth {
+                let src = (min(y, image.height - 1) * image.width + min(x, image.width - 1)) * 3
+                for c in 0..<3 { pixels[(y * newWidth + x) * 3 + c] = image.pixels[src + c] }
+            }
+        }
+        return RGBImage(width: newWidth, height: newHeight, pixels: pixels)
+    }
+
+    /// The A1111 "parameters" text, which A1111, ComfyUI and most viewers read back.
+    func parameters(_ o: GenerationOptions, seed: UInt64, width: Int, height: Int) -> String {
+        var lines = [o.prompt]
+        if !o.negativePrompt.isEmpty { lines.append("Negative prompt: \(o.negativePrompt)") }
+        var fields = [
+            "Steps: \(o.steps)", "Sampler: \(o.sampler.rawValue)", "Schedule type: \((o.schedule ?? o.sampler.defaultSchedule).rawValue)",
+            "CFG scale: \(o.cfgScale)", "Seed: \(seed)", "Size: \(width)x\(height)", "Model: \(modelName)", "RNG: \(o.rng.rawValue)",
+        ]
+        if let clipSkip = o.clipSkip { fields.append("Clip skip: \(clipSkip)") }
+        if o.initImage != nil { fields.append("Denoising strength: \(o.strength)") }
+        lines.append(fields.joined(separator: ", "))
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// Both values, or nil.
+private func zip<A, B>(_ a: A?, _ b: B?) -> (A, B)? {
+    guard let a, let b else { return nil }
+    return (a, b)
+}
