@@ -1,12 +1,13 @@
 import Diffusion
+import ArgumentParser
 import Foundation
 import Samplers
 import Tensor
 
-/// Times the items on our `StableDiffusionPipeline`: the UNet and decoder are the pipeline's own
-/// (`denoisingUNet`, `decodeLatent`), and the whole image is its `generate` plus PNG encoding.
+/// Times the items on our `DiffusionPipeline`: the UNet and decoder are the pipeline's own
+/// (`denoisingNetwork`, `decodeLatent`), and the whole image is its `generate` plus PNG encoding.
 struct PipelineItemRunner {
-    let pipeline: StableDiffusionPipeline
+    let pipeline: DiffusionPipeline
     /// Picture side in pixels.
     let size: Int
     let runs: Int
@@ -27,7 +28,8 @@ struct PipelineItemRunner {
         switch item {
         case .unet:
             let side = size / 8
-            let unet = pipeline.denoisingUNet
+            // The SD benchmark times the UNet itself, with its own input geometry.
+            guard let unet = pipeline.denoisingNetwork as? UNet else { throw ValidationError("the UNet item needs an SD UNet model") }
             let x = Self.normal([2, unet.config.inChannels, side, side], seed: 1)
             let context = Self.normal([2, 77, unet.config.contextDimension ?? 768], seed: 2)
             // Mid-schedule timestep: the cost does not depend on it.

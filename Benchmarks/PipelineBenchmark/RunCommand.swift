@@ -78,8 +78,8 @@ struct RunCommand: ParsableCommand {
                 + "\(ProcessInfo.processInfo.physicalMemory / 1_073_741_824) GiB, kernels \(CPUKernels.active), "
                 + "encoded weights in \(CPUKernels.effective(precision))"
                 + (directConvolutions ? ", direct convolutions only" : ""))
-        var pipeline: StableDiffusionPipeline?
-        let loadSeconds = try Timing.seconds { pipeline = try StableDiffusionPipeline(model: checkpoint) }
+        var pipeline: DiffusionPipeline?
+        let loadSeconds = try Timing.seconds { pipeline = try DiffusionPipeline(model: checkpoint) }
         guard let pipeline else { return }
         pipeline.freesWeightsBeforeDecoding = freeWeightsBeforeDecoding
         print(

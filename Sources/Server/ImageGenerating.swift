@@ -3,7 +3,7 @@ import Tensor
 
 /// What the server needs from a model: its name and native size, and a synchronous, CPU-bound
 /// generation that reports every step (throwing from `progress` stops it). The real conformer is
-/// `StableDiffusionPipeline`; tests use fakes that block, fail or count.
+/// `DiffusionPipeline`; tests use fakes that block, fail or count.
 public protocol ImageGenerating: Sendable {
     /// A short model name for `/v1/models` and logs.
     var modelName: String { get }
@@ -18,4 +18,4 @@ public protocol ImageGenerating: Sendable {
     func preview(_ latent: Tensor) -> RGBImage
 }
 
-extension StableDiffusionPipeline: ImageGenerating {}
+extension DiffusionPipeline: ImageGenerating {}

@@ -26,7 +26,7 @@ struct ModelOptions: ParsableArguments {
     }
 
     /// Loads the pipeline these options describe.
-    func loadPipeline() throws -> StableDiffusionPipeline {
+    func loadPipeline() throws -> DiffusionPipeline {
         WeightMatrix.encodedWeightPrecision = arithmetic
         let type: PredictionType? =
             switch prediction {
@@ -34,7 +34,7 @@ struct ModelOptions: ParsableArguments {
             case "v", "v_prediction": .v
             default: nil
             }
-        return try StableDiffusionPipeline(model: model, vae: vae, taesd: taesd, prediction: type)
+        return try DiffusionPipeline(model: model, vae: vae, taesd: taesd, prediction: type)
     }
 }
 

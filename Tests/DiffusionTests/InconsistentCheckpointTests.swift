@@ -30,7 +30,7 @@ import Testing
             try FileManager.default.copyItem(atPath: Self.builtIn.appendingPathComponent(config).path, toPath: folder + "/" + config)
         }
         do {
-            _ = try StableDiffusionPipeline(model: folder + "/model.safetensors")
+            _ = try DiffusionPipeline(model: folder + "/model.safetensors")
         } catch {
             return error
         }

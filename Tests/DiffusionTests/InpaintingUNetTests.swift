@@ -12,7 +12,7 @@ import Testing
 @Suite(.serialized) struct InpaintingUNetTests {
     static let builtIn = repositoryRoot.appendingPathComponent("Weights/tiny-shapes")
 
-    func withInpaintingVariant(_ body: (StableDiffusionPipeline, StableDiffusionPipeline) throws -> Void) throws {
+    func withInpaintingVariant(_ body: (DiffusionPipeline, DiffusionPipeline) throws -> Void) throws {
         let original = try Checkpoint(path: Self.builtIn.appendingPathComponent("tiny-shapes.safetensors").path)
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("inpaint-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -34,9 +34,9 @@ import Testing
         }
         let tokenizer = try CLIPTokenizer(
             vocabulary: Self.builtIn.appendingPathComponent("vocab.json"), merges: Self.builtIn.appendingPathComponent("merges.txt"))
-        let inpainting = try StableDiffusionPipeline(
+        let inpainting = try DiffusionPipeline(
             checkpoint: try Checkpoint(path: folder + "/inpaint.safetensors"), tokenizer: tokenizer, name: "inpaint")
-        let standard = try StableDiffusionPipeline(checkpoint: original, tokenizer: tokenizer, name: "standard")
+        let standard = try DiffusionPipeline(checkpoint: original, tokenizer: tokenizer, name: "standard")
         try body(inpainting, standard)
     }
 

@@ -18,7 +18,7 @@ import Testing
     }
 
     func picture(_ checkpoint: Checkpoint) throws -> GeneratedImage {
-        let pipeline = try StableDiffusionPipeline(checkpoint: checkpoint, tokenizer: tokenizer(), name: "test")
+        let pipeline = try DiffusionPipeline(checkpoint: checkpoint, tokenizer: tokenizer(), name: "test")
         var o = GenerationOptions(prompt: "a purple triangle on a white background")
         o.sampler = .dpmpp2M
         o.steps = 8
@@ -83,7 +83,7 @@ import Testing
             for path in [folder + "/model.safetensors", folder + "/diffusers"] {
                 let checkpoint = try Checkpoint(path: path)
                 #expect(checkpoint.family.architecture == architecture)
-                let pipeline = try StableDiffusionPipeline(checkpoint: checkpoint, tokenizer: tokenizer(), name: name)
+                let pipeline = try DiffusionPipeline(checkpoint: checkpoint, tokenizer: tokenizer(), name: name)
                 let expectedHeads = architecture == .sd1 ? 8 : 5  // SD 1.x: 8 heads; SD 2.x/XL: width 64 (320 / 64)
                 #expect(pipeline.unet.config.attention.heads(forChannels: 320) == expectedHeads || architecture == .sdxl)
                 #expect(pipeline.nativeSize == (architecture == .sdxl ? 1024 : 512))

@@ -21,12 +21,12 @@ import Testing
     /// A golden fixture and the pipeline built from the checkpoint it describes.
     struct TinyModel {
         let golden: SafetensorsFile
-        let pipeline: StableDiffusionPipeline
+        let pipeline: DiffusionPipeline
 
         /// Writes fixture `name` out as the single file it describes (`checkpoint.*` tensors under
         /// their own names, the sparse token tables scattered into full [vocabulary, D] tables)
         /// with the `config/*` metadata entries as files beside it, then loads it as a user's file is
-        /// loaded: `Checkpoint(path:)`, the built-in tokenizer, a strict `StableDiffusionPipeline`.
+        /// loaded: `Checkpoint(path:)`, the built-in tokenizer, a strict `DiffusionPipeline`.
         init(_ name: String) throws {
             golden = try SafetensorsFile(path: fixturePath("\(name).safetensors"))
             let folder = FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-\(UUID().uuidString)")
@@ -63,7 +63,7 @@ import Testing
             let tokenizer = try CLIPTokenizer(
                 vocabulary: URL(fileURLWithPath: try BuiltInModel.file("vocab.json")),
                 merges: URL(fileURLWithPath: try BuiltInModel.file("merges.txt")))
-            pipeline = try StableDiffusionPipeline(checkpoint: checkpoint, tokenizer: tokenizer, name: name)
+            pipeline = try DiffusionPipeline(checkpoint: checkpoint, tokenizer: tokenizer, name: name)
         }
 
         func output(_ name: String) throws -> Tensor { try golden.tensor(name).toTensor() }

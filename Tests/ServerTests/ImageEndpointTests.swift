@@ -9,7 +9,7 @@ import Testing
 
 /// End to end with the built-in model over a real socket: small sizes and few steps.
 @Suite(.serialized) struct ImageEndpointTests {
-    let pipeline: StableDiffusionPipeline
+    let pipeline: DiffusionPipeline
 
     init() throws {
         pipeline = try #require(builtInPipeline, "the built-in model must load")

@@ -8,7 +8,7 @@ import Tensor
 import Testing
 
 /// The built-in model, loaded once for every test that uses it.
-let builtInPipeline: StableDiffusionPipeline? = try? StableDiffusionPipeline()
+let builtInPipeline: DiffusionPipeline? = try? DiffusionPipeline()
 
 /// A fake model: answers at once with flat pictures, or blocks until its gate opens (still
 /// reporting steps, so cancellation works), or fails. Counts its calls.

@@ -146,7 +146,6 @@ public final class DiffusionPipeline: @unchecked Sendable {
         }
 
         let predictor = GuidedNoisePredictor(network: network, cond: cond, uncond: uncond, scale: options.cfgScale, extras: extras)
-        let denoiser = Self.denoiser(predictor, parameterization)
         // A network that takes no mask inpaints by blending the kept region back every step.
         let blend = extras.concatenatedChannels == nil ? zip(latentMask, initLatent) : nil
         var results: [GeneratedImage] = []
@@ -161,14 +160,9 @@ public final class DiffusionPipeline: @unchecked Sendable {
                         imageIndex: index, imageCount: options.count, step: step.index, stepCount: step.count,
                         sigma: step.sigma, denoised: step.denoised))
             }
-            let latent =
-                if let (mask, original) = blend {
-                    try sampler.sample(
-                        x, sigmas: sigmas, denoiser: MaskBlendingDenoiser(base: denoiser, mask: mask, original: original),
-                        noise: &rng, onStep: report)
-                } else {
-                    try sampler.sample(x, sigmas: sigmas, denoiser: denoiser, noise: &rng, onStep: report)
-                }
+            let latent = try Self.sample(
+                x, sigmas: sigmas, sampler: sampler, predictor: predictor, parameterization: parameterization, blend: blend,
+                noise: &rng, onStep: report)
             // A one-shot run gives the text encoder's and network's packed weights back before the
             // decoder's activations (the largest, 1.3 GB at 512x512) are allocated.
             if freesWeightsBeforeDecoding { PackedWeights.releaseAll() }
@@ -182,10 +176,19 @@ public final class DiffusionPipeline: @unchecked Sendable {
         return results
     }
 
-    /// The guided network as a denoiser under the model's parameterization (opened here so the
-    /// samplers get a concrete type).
-    private static func denoiser<P: Parameterization>(_ predictor: GuidedNoisePredictor, _ parameterization: P) -> ParameterizedDenoiser<GuidedNoisePredictor, P> {
-        ParameterizedDenoiser(predictor, parameterization: parameterization)
+    /// One picture's sampling loop over the guided network under the model's parameterization
+    /// (a generic parameter here, so the samplers get a concrete denoiser type), blending the kept
+    /// region back after every evaluation when a network that takes no mask inpaints.
+    private static func sample(
+        _ x: Tensor, sigmas: [Float], sampler: any Sampler, predictor: GuidedNoisePredictor, parameterization: some Parameterization,
+        blend: (mask: Tensor, original: Tensor)?, noise: inout some RandomSource, onStep: (SamplerStep) throws -> Void
+    ) throws -> Tensor {
+        let denoiser = ParameterizedDenoiser(predictor, parameterization: parameterization)
+        guard let (mask, original) = blend else {
+            return try sampler.sample(x, sigmas: sigmas, denoiser: denoiser, noise: &noise, onStep: onStep)
+        }
+        return try sampler.sample(
+            x, sigmas: sigmas, denoiser: MaskBlendingDenoiser(base: denoiser, mask: mask, original: original), noise: &noise, onStep: onStep)
     }
 
     /// The inpainting network's extra input: [mask (1), latent of the picture with the repainted

@@ -39,6 +39,13 @@ public struct GenerationOptions: Sendable {
     /// The largest values `validate` accepts unless the caller sets tighter ones.
     public struct Limits: Sendable {
         public var maxWidth = 4096, maxHeight = 4096, maxSteps = 1000, maxCount = 16
+        /// The most 75-token chunks a prompt or negative prompt may take (A1111 and
+        /// stable-diffusion.cpp users write long prompts; each chunk is one more text-encoder pass
+        /// and 77 more context tokens for every attention of every step).
+        public var maxPromptChunks = 32
+        /// A cheap bound checked before tokenizing (BPE's cost grows with the square of a word's
+        /// length): far above what `maxPromptChunks` chunks of real text take.
+        public var maxPromptBytes = 32 * 1024
         public init() {}
     }
 
@@ -55,6 +62,9 @@ public struct GenerationOptions: Sendable {
             guard height >= 8 && height <= limits.maxHeight && height % 8 == 0 else {
                 throw fail("height", "must be a multiple of 8 between 8 and \(limits.maxHeight), got \(height)")
             }
+        }
+        for (field, text) in [("prompt", prompt), ("negative_prompt", negativePrompt)] where text.utf8.count > limits.maxPromptBytes {
+            throw fail(field, "is \(text.utf8.count) bytes long, more than the \(limits.maxPromptBytes) allowed")
         }
         guard steps >= 1 && steps <= limits.maxSteps else { throw fail("steps", "must be between 1 and \(limits.maxSteps), got \(steps)") }
         guard count >= 1 && count <= limits.maxCount else { throw fail("n", "must be between 1 and \(limits.maxCount), got \(count)") }

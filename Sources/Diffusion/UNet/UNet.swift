@@ -88,8 +88,13 @@ public struct UNet: Sendable {
     ///   - context: text-encoder states [B, L, Dctx]; L may be 77·k.
     ///   - added: SDXL's conditioning vector `y` [B, adm] (pooled text embedding and size/crop
     ///     embeddings), required exactly when the model has `label_emb`.
+    ///   - control: ControlNet residuals, one per input block (added to its skip connection) and
+    ///     one for the middle block's output (ControlLDM `ControlledUnetModel`, diffusers
+    ///     `down_block_additional_residuals` / `mid_block_additional_residual`).
     /// - Returns: [B, Cout, h, w].
-    public func callAsFunction(_ x: Tensor, timesteps: [Float], context: Tensor, added: Tensor? = nil) -> Tensor {
+    public func callAsFunction(
+        _ x: Tensor, timesteps: [Float], context: Tensor, added: Tensor? = nil, control: ControlResiduals? = nil
+    ) -> Tensor {
         let batch = x.shape[0]
         precondition(
             x.rank == 4 && x.shape[1] == config.inChannels && timesteps.count == batch,
@@ -109,6 +114,11 @@ public struct UNet: Sendable {
         // Every ResBlock starts its embedding path with SiLU (emb_layers.0): compute it once.
         let activated = embedding.silu()
 
+        if let control {
+            precondition(
+                control.skips.count == inputBlocks.count && middleBlock != nil,
+                "UNet: \(control.skips.count) control residuals for \(inputBlocks.count) input blocks")
+        }
         var h = x
         var skips: [Tensor] = []
         for block in inputBlocks {
@@ -116,6 +126,10 @@ public struct UNet: Sendable {
             skips.append(h)
         }
         if let middleBlock { h = middleBlock(h, activatedEmbedding: activated, context: context) }
+        if let control {
+            h += control.middle
+            for i in skips.indices { skips[i] += control.skips[i] }
+        }
         for block in outputBlocks {
             guard let skip = skips.popLast() else { preconditionFailure("UNet: more output than input blocks") }
             h = Tensor.concat([h, skip], axis: 1)  // [B, C, h, w] ‖ [B, Cs, h, w] -> [B, C + Cs, h, w]
