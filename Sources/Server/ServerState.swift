@@ -16,6 +16,6 @@ struct ServerState: Sendable {
 
     /// The request-to-options mapping context.
     var mappingContext: ImageRequest.Context {
-        ImageRequest.Context(nativeSize: nativeSize, limits: configuration.limits, maxUploadPixels: configuration.maxUploadPixels)
+        ImageRequest.Context(limits: configuration.limits, maxUploadPixels: configuration.maxUploadPixels)
     }
 }

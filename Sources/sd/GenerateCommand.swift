@@ -22,20 +22,20 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "What to avoid.")
     var negativePrompt = ""
 
-    @Option(help: "Sampler: \(SamplerKind.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var sampler = "euler_a"
+    @Option(help: "Sampler: \(SamplerKind.allCases.map(\.rawValue).joined(separator: ", ")) (default: euler_a).")
+    var sampler: String?
 
     @Option(help: "Schedule: \(ScheduleKind.allCases.map(\.rawValue).joined(separator: ", ")) (default: the sampler's).")
     var scheduler: String?
 
-    @Option(help: "Sampling steps.")
-    var steps = 20
+    @Option(help: "Sampling steps (default: 20).")
+    var steps: Int?
 
-    @Option(help: "Classifier-free guidance scale (1 disables the negative pass).")
-    var cfgScale: Float = 7
+    @Option(help: "Classifier-free guidance scale; 1 disables the negative pass (default: 7).")
+    var cfgScale: Float?
 
-    @Option(help: "Seed; picture i uses seed + i. Negative: random.")
-    var seed: Int64 = 42
+    @Option(help: "Seed; picture i uses seed + i. Negative: random (default: 42).")
+    var seed: Int64?
 
     @Option(help: "Width in pixels, a multiple of 8 (default: the model's native size).")
     var width: Int?
@@ -43,11 +43,11 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Height in pixels, a multiple of 8 (default: the model's native size).")
     var height: Int?
 
-    @Option(name: .short, help: "Number of pictures.")
-    var n = 1
+    @Option(name: .short, help: "Number of pictures (default: 1).")
+    var n: Int?
 
     @Option(help: "Noise generator: cuda (stable-diffusion.cpp and A1111 default), cpu (diffusers on a CPU), std_default.")
-    var rng = "cuda"
+    var rng: String?
 
     @Option(help: "CLIP layers to skip, A1111 convention (1 = last layer; default: the model's).")
     var clipSkip: Int?
@@ -58,8 +58,8 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Inpainting mask (PNG, white = repaint), with --init-image.")
     var mask: String?
 
-    @Option(help: "img2img strength, 0 to 1.")
-    var strength: Float = 0.75
+    @Option(help: "img2img strength, 0 to 1 (default: 0.75).")
+    var strength: Float?
 
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int?
@@ -79,38 +79,39 @@ struct GenerateCommand: ParsableCommand {
             guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
             Parallel.threadCount = threads
         }
-        guard let samplerKind = SamplerKind(name: sampler) else { throw ValidationError("unknown sampler '\(sampler)'") }
-        guard let rngKind = RNGKind(rawValue: rng) else { throw ValidationError("unknown rng '\(rng)' (cuda, cpu, std_default)") }
-        var options = GenerationOptions(prompt: prompt)
-        options.negativePrompt = negativePrompt
-        options.sampler = samplerKind
-        if let scheduler {
-            guard let kind = ScheduleKind(name: scheduler) else { throw ValidationError("unknown scheduler '\(scheduler)'") }
-            options.schedule = kind
+        // The server's mapping, so a flag and the request field of the same name mean the same.
+        var request = GenerationRequest(prompt: prompt)
+        request.negativePrompt = negativePrompt
+        request.sampler = sampler
+        request.scheduler = scheduler
+        request.steps = steps
+        request.cfgScale = cfgScale
+        request.seed = seed
+        request.width = width
+        request.height = height
+        request.count = n
+        request.rng = rng
+        request.clipSkip = clipSkip
+        request.strength = strength
+        request.initImage = try initImage.map(readPNG)
+        request.mask = try mask.map(readPNG)
+        request.vaeTiling = vaeTiling
+        let options: GenerationOptions
+        do {
+            options = try request.options()
+        } catch GenerationError.invalidOption(let field, let reason) {
+            throw ValidationError("\(Self.flag(forField: field)) \(reason)")
         }
-        options.steps = steps
-        options.cfgScale = cfgScale
-        options.seed = seed < 0 ? UInt64.random(in: 0...UInt64(UInt32.max)) : UInt64(seed)
-        options.width = width
-        options.height = height
-        options.count = n
-        options.rng = rngKind
-        options.clipSkip = clipSkip
-        options.strength = strength
-        options.initImage = try initImage.map(readPNG)
-        options.mask = try mask.map(readPNG)
-        options.vaeTiling = vaeTiling
-        do { try options.validate() } catch let error as GenerationError { throw ValidationError(error.description) }
         let pipeline = try modelOptions.loadPipeline()
         // One run, then exit: the UNet's weights are not needed once the last picture is sampled.
-        pipeline.freesWeightsBeforeDecoding = !keepWeights && n == 1
+        pipeline.freesWeightsBeforeDecoding = !keepWeights && options.count == 1
         var progress = ProgressBar()
         let results = try pipeline.generate(options) { progress.update($0) }
         progress.finish()
 
         for (i, result) in results.enumerated() {
             let path = results.count == 1 ? output : numbered(output, i + 1)
-            try Data(PNG.encode(result.image, text: [("parameters", result.parameters)])).write(to: URL(fileURLWithPath: path))
+            try Data(result.pngWithParameters()).write(to: URL(fileURLWithPath: path))
             print("\(path): seed \(result.seed)")
             if let saveLatent {
                 var writer = SafetensorsWriter(metadata: ["seed": "\(result.seed)", "parameters": result.parameters])
@@ -119,6 +120,16 @@ struct GenerateCommand: ParsableCommand {
                 try writer.write(to: latentPath)
                 print("\(latentPath): final latent \(result.latent.shape)")
             }
+        }
+    }
+
+    /// The flag that sets a request field, for error messages.
+    static func flag(forField field: String) -> String {
+        switch field {
+        case "sample_method": "--sampler"
+        case "n": "-n"
+        case "image": "--init-image"
+        default: "--" + field.replacingOccurrences(of: "_", with: "-")
         }
     }
 

@@ -33,6 +33,10 @@ import Testing
         (#"{"prompt": 5}"#, "prompt"),
         (#"{"prompt": ""}"#, "prompt"),
         (#"{"model": "m"}"#, "prompt"),
+        // Prompts far longer than 32 chunks are refused before tokenizing (issue 21: a few MB of
+        // text allocated gigabytes).
+        ("{\"prompt\": \"\(String(repeating: "red ", count: 10_000))\"}", "prompt"),
+        ("{\"prompt\": \"x\", \"negative_prompt\": \"\(String(repeating: "blue ", count: 10_000))\"}", "negative_prompt"),
     ])
     func badJSONFieldsAreNamed(body: String, field: String) async throws {
         try await withServer(generator: FakeGenerator()) { client in

@@ -15,7 +15,8 @@ import Testing
             let options = try #require(generator.lastOptions)
             #expect(options.seed == 42 && options.sampler == .eulerAncestral && options.steps == 20 && options.cfgScale == 7)
             #expect(options.count == 1 && options.negativePrompt == "" && options.schedule == nil && options.rng == .cuda)
-            #expect(options.width == 48 && options.height == 48, "the model's native size")
+            // No size: left to the model, which draws at its native size.
+            #expect(options.width == nil && options.height == nil)
             #expect(options.strength == 0.75 && options.clipSkip == nil && options.initImage == nil)
         }
     }

@@ -3,28 +3,22 @@ import Foundation
 import Samplers
 import Tensor
 
-// The one translation from wire names to the library's `GenerationOptions`: defaults, `size`
-// parsing, seeds, sampler/scheduler/rng names, uploads. The library never sees wire names.
+// The request body -> the library's `GenerationRequest` (whose one mapping to `GenerationOptions`
+// the CLI shares): uploads decoded, ControlNet fields refused, errors as the server's.
 
 extension ImageRequest {
     /// What the mapping needs to know about the server.
     struct Context: Sendable {
-        var nativeSize: Int
         var limits: GenerationOptions.Limits
         var maxUploadPixels: Int
         /// Draws the seed for a negative `seed`.
         var randomSeed: @Sendable () -> UInt64 = { UInt64.random(in: 0...UInt64(UInt32.max)) }
     }
 
-    /// The library options for this request, validated (every error names its field).
-    /// Defaults: sd-api-server's (seed 42, euler_a, 20 steps, cfg 7, strength 0.75, n 1); the
-    /// model's native size. `size` (`WIDTHxHEIGHT`) overrides `width`/`height`.
+    /// The library options for this request, validated (every error names its field); defaults
+    /// and name rules are `GenerationRequest.options`'s.
     /// - Throws: `ServerError.invalidField` / `.unsupported`.
     func generationOptions(_ context: Context) throws -> GenerationOptions {
-        guard let prompt else { throw ServerError.invalidField(field: "prompt", message: "missing field 'prompt'") }
-        guard !prompt.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
-            throw ServerError.invalidField(field: "prompt", message: "'prompt' must not be empty")
-        }
         if hasControlImage {
             throw ServerError.unsupported(
                 field: "control_image", message: "ControlNet is not supported yet: 'control_image' cannot be used")
@@ -37,68 +31,32 @@ extension ImageRequest {
             throw ServerError.invalidField(field: "control_strength", message: "'control_strength' must be between 0 and 10")
         }
 
-        var options = GenerationOptions(prompt: prompt)
-        options.negativePrompt = negativePrompt ?? ""
-        options.count = n ?? 1
-        options.steps = steps ?? 20
-        options.cfgScale = cfgScale ?? 7
-        options.strength = strength ?? 0.75
-        options.clipSkip = clipSkip
-        options.eta = eta
-
-        let (width, height) = try resolvedSize(nativeSize: context.nativeSize)
-        options.width = width
-        options.height = height
-
-        if let seed { options.seed = seed < 0 ? context.randomSeed() : UInt64(seed) }
-        if let sampleMethod {
-            guard let kind = SamplerKind(name: sampleMethod) else {
-                let names = SamplerKind.allCases.map(\.rawValue).joined(separator: ", ")
-                throw ServerError.invalidField(field: "sample_method", message: "unknown sample_method '\(sampleMethod.prefix(40))' (one of \(names))")
-            }
-            options.sampler = kind
-        }
-        if let scheduler {
-            guard let kind = ScheduleKind(name: scheduler) else {
-                let names = ScheduleKind.allCases.map(\.rawValue).joined(separator: ", ")
-                throw ServerError.invalidField(field: "scheduler", message: "unknown scheduler '\(scheduler.prefix(40))' (one of \(names))")
-            }
-            options.schedule = kind
-        }
-        if let rng {
-            guard let kind = RNGKind(rawValue: rng.lowercased()) else {
-                throw ServerError.invalidField(field: "rng", message: "unknown rng '\(rng.prefix(40))' (cuda, cpu, std_default)")
-            }
-            options.rng = kind
-        }
+        var request = GenerationRequest(prompt: prompt)
+        request.negativePrompt = negativePrompt
+        request.count = n
+        request.size = size
+        request.width = width
+        request.height = height
+        request.steps = steps
+        request.cfgScale = cfgScale
+        request.seed = seed
+        request.sampler = sampleMethod
+        request.scheduler = scheduler
+        request.rng = rng
+        request.clipSkip = clipSkip
+        request.eta = eta
+        request.strength = strength
         if let image {
-            options.initImage = try ImageDecoding.decode(image, field: "image", maxPixels: context.maxUploadPixels)
+            request.initImage = try ImageDecoding.decode(image, field: "image", maxPixels: context.maxUploadPixels)
         }
         if let mask {
-            options.mask = try ImageDecoding.decode(mask, field: "mask", maxPixels: context.maxUploadPixels)
+            request.mask = try ImageDecoding.decode(mask, field: "mask", maxPixels: context.maxUploadPixels)
         }
         do {
-            try options.validate(limits: context.limits)
+            return try request.options(limits: context.limits, randomSeed: context.randomSeed)
         } catch GenerationError.invalidOption(let field, let reason) {
             throw ServerError.invalidField(field: field, message: "'\(field)' \(reason)")
         }
-        return options
-    }
-
-    /// `size` as `WIDTHxHEIGHT` (OpenAI and stable-diffusion.cpp order; sd-api-server read
-    /// height first, which only differs for non-square sizes), else `width`/`height`, else the
-    /// native size. `auto` means the native size.
-    func resolvedSize(nativeSize: Int) throws -> (width: Int, height: Int) {
-        if let size {
-            let text = size.trimmingCharacters(in: .whitespaces).lowercased()
-            if text == "auto" { return (nativeSize, nativeSize) }
-            let parts = text.split(separator: "x", omittingEmptySubsequences: false)
-            guard parts.count == 2, let w = Int(parts[0]), let h = Int(parts[1]) else {
-                throw ServerError.invalidField(field: "size", message: "'size' must be WIDTHxHEIGHT, e.g. 512x768, got '\(size.prefix(40))'")
-            }
-            return (w, h)
-        }
-        return (width ?? nativeSize, height ?? nativeSize)
     }
 
     /// The response-side fields, validated.

@@ -16,7 +16,7 @@ struct ImageResponseRenderer: Sendable {
             let bytes: [UInt8]
             switch settings.outputFormat {
             case .png:
-                bytes = PNG.encode(generated.image, text: [("parameters", generated.parameters)])
+                bytes = generated.pngWithParameters()
             case .jpeg:
                 bytes = JPEG.encode(generated.image, quality: settings.jpegQuality)
             }
