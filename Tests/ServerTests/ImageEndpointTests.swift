@@ -15,6 +15,19 @@ import Testing
         pipeline = try #require(builtInPipeline, "the built-in model must load")
     }
 
+    /// 40 chunks of 75 tokens (12 KB, under the byte bound) are refused by the text conditioner with
+    /// 400 naming the field; the server goes on serving.
+    @Test func aPromptOverTheChunkLimitIs400() async throws {
+        try await withServer(generator: pipeline) { client in
+            let long = String(repeating: "red ", count: 75 * 40)
+            let response = try await client.postJSON("/v1/images/generations", "{\"prompt\": \"\(long)\", \"size\": \"64x64\", \"steps\": 1}")
+            #expect(response.status == .badRequest && response.error?.param == "prompt", "\(response.text.prefix(300))")
+            #expect(response.error?.message.contains("40 chunks") == true, "\(response.text.prefix(300))")
+            let after = try await client.postJSON("/v1/images/generations", #"{"prompt": "a red circle", "size": "64x64", "steps": 1}"#)
+            #expect(after.status == .ok)
+        }
+    }
+
     @Test func jsonGenerationReturnsAURLThatDownloadsThePNG() async throws {
         try await withServer(generator: pipeline) { client in
             let response = try await client.postJSON(
