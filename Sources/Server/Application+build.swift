@@ -3,20 +3,30 @@ import Foundation
 import Hummingbird
 import Logging
 
-/// Builds the HTTP server over a loaded model: routes, middleware (CORS, errors, auth), the job
-/// queue and the file sweeper.
+/// Builds the HTTP server over one loaded model (named `configuration.modelName` or its own name).
 /// - Throws: when the output folder cannot be created.
 public func buildApplication(
     configuration: ServerConfiguration, generator: any ImageGenerating, logger: Logger? = nil
 ) throws -> some ApplicationProtocol {
+    try buildApplication(
+        configuration: configuration, models: ModelPool(single: generator, name: configuration.modelName ?? generator.modelName),
+        logger: logger)
+}
+
+/// Builds the HTTP server over a pool of models: routes, middleware (CORS, errors, auth), the job
+/// queue and the file sweeper.
+/// - Throws: when the output folder cannot be created.
+public func buildApplication(
+    configuration: ServerConfiguration, models: ModelPool, logger: Logger? = nil
+) throws -> some ApplicationProtocol {
     var log = logger ?? Logger(label: "sd.server")
     if logger == nil { log.logLevel = configuration.logLevel }
     let store = try FileStore(directory: configuration.outputDirectory, timeToLive: configuration.fileTimeToLive)
-    let queue = JobQueue(generator: generator, configuration: configuration, logger: log)
+    let queue = JobQueue(models: models, configuration: configuration, logger: log)
     let state = ServerState(
         configuration: configuration, queue: queue, store: store,
         renderer: ImageResponseRenderer(store: store, urlPrefix: configuration.resolvedDownloadURLPrefix),
-        modelName: configuration.modelName ?? generator.modelName, nativeSize: generator.nativeSize, logger: log)
+        models: models, logger: log)
 
     let router = Router(context: ServerRequestContext.self)
     // Outermost first: CORS headers go on every answer, errors included.

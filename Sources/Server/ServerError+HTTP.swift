@@ -2,6 +2,7 @@ import Diffusion
 import Foundation
 import Hummingbird
 import NIOCore
+import Tensor
 
 // The single place where errors become HTTP responses: library errors, decoding errors,
 // Hummingbird's own errors and `ServerError`, all in OpenAI's error shape.
@@ -21,6 +22,9 @@ extension ServerError {
             self = .cancelled("the generation was cancelled")
         case let error as DecodingError:
             self = ServerError.decoding(error)
+        case let error as WeightError:
+            // A model of --model-dir that fails its first load: the operator's file, named.
+            self = .internalError("the model could not be loaded: \(error)")
         case let error as any HTTPResponseError:
             switch error.status.code {
             case 404: self = .notFound("the requested endpoint was not found")
@@ -63,7 +67,7 @@ extension ServerError {
         switch self {
         case .invalidField, .unsupported: .badRequest
         case .unauthorized: .unauthorized
-        case .notFound: .notFound
+        case .notFound, .unknownModel: .notFound
         case .methodNotAllowed: .methodNotAllowed
         case .bodyTooLarge: .contentTooLarge
         case .queueFull: .tooManyRequests
@@ -83,6 +87,7 @@ extension ServerError {
         case .unsupported(let field, _): (type, param, code) = ("invalid_request_error", field, "unsupported")
         case .unauthorized: (type, param, code) = ("invalid_request_error", nil, "invalid_api_key")
         case .notFound: (type, param, code) = ("invalid_request_error", nil, "not_found")
+        case .unknownModel: (type, param, code) = ("invalid_request_error", "model", "model_not_found")
         case .methodNotAllowed: (type, param, code) = ("invalid_request_error", nil, "method_not_allowed")
         case .bodyTooLarge: (type, param, code) = ("invalid_request_error", nil, "request_too_large")
         case .queueFull: (type, param, code) = ("rate_limit_error", nil, "queue_full")

@@ -9,6 +9,8 @@ public enum ServerError: Error, Equatable, CustomStringConvertible {
     case unauthorized(String)
     /// No such route, file or job.
     case notFound(String)
+    /// The request's `model` names no model this server has.
+    case unknownModel(String)
     /// The route exists but not for this method.
     case methodNotAllowed(method: String, path: String)
     /// The body is larger than the configured limit.
@@ -35,6 +37,7 @@ public enum ServerError: Error, Equatable, CustomStringConvertible {
         case .unauthorized(let message), .notFound(let message), .gone(let message), .conflict(let message),
             .cancelled(let message), .internalError(let message):
             return message
+        case .unknownModel(let name): return "the model '\(name.prefix(100))' does not exist (GET /v1/models lists them)"
         case .methodNotAllowed(let method, let path): return "method \(method) is not allowed on \(path)"
         case .bodyTooLarge(let limit): return "request body is larger than \(limit) bytes"
         case .queueFull(let retryAfter): return "the generation queue is full; retry after \(retryAfter) s"

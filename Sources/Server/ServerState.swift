@@ -10,8 +10,7 @@ struct ServerState: Sendable {
     let queue: JobQueue
     let store: FileStore
     let renderer: ImageResponseRenderer
-    let modelName: String
-    let nativeSize: Int
+    let models: ModelPool
     let logger: Logger
 
     /// The request-to-options mapping context.

@@ -17,10 +17,22 @@ struct ServeCommand: AsyncParsableCommand {
             """)
 
     // sd-api-server's flags.
-    @Option(name: [.customShort("m"), .long], help: "Model name shown by /v1/models (default: the model file's name).")
+    @Option(name: [.customShort("m"), .long], help: "Name of the default model, in /v1/models and the request's `model` field (default: the model file's name without extension).")
     var modelName: String?
 
     @OptionGroup var modelOptions: ModelOptions
+
+    @Option(help: "A folder of further models (.safetensors / .gguf files and diffusers folders), chosen by a request's `model` field: the file or folder name without extension. Loaded on first use.")
+    var modelDir: String?
+
+    @Option(help: "Models kept loaded at once (the least recently used idle one is unloaded first).")
+    var maxLoadedModels = 2
+
+    @Option(help: "Weights kept loaded at once, in GB of their files (default: no limit beyond --max-loaded-models).")
+    var modelMemoryGB: Double?
+
+    @Option(help: "Longest prompt or negative prompt, in 75-token chunks; longer ones get a 400.")
+    var maxPromptChunks = 32
 
     @Option(help: "LoRA folder (accepted; LoRA is not supported yet, prompts with <lora:...> get a 400).")
     var loraModelDir: String?
@@ -86,6 +98,9 @@ struct ServeCommand: AsyncParsableCommand {
         guard maxWidth >= 8, maxHeight >= 8, maxWidth % 8 == 0, maxHeight % 8 == 0 else {
             throw ValidationError("--max-width and --max-height must be multiples of 8")
         }
+        guard maxLoadedModels >= 1, maxPromptChunks >= 1, modelMemoryGB.map({ $0 > 0 }) ?? true else {
+            throw ValidationError("--max-loaded-models, --max-prompt-chunks and --model-memory-gb must be positive")
+        }
         if let socketAddr { _ = try Self.parseSocketAddress(socketAddr) }
     }
 
@@ -121,6 +136,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.limits.maxHeight = maxHeight
         configuration.limits.maxSteps = maxSteps
         configuration.limits.maxCount = maxN
+        configuration.limits.maxPromptChunks = maxPromptChunks
         configuration.maxBodySize = maxBodyMB << 20
         configuration.logLevel = level
 
@@ -129,7 +145,18 @@ struct ServeCommand: AsyncParsableCommand {
         logger.info("model \(pipeline.modelName): \(pipeline.family), native size \(pipeline.nativeSize)")
         logger.info("kernels \(CPUKernels.active.rawValue): \(CPUKernels.active.summary), \(Parallel.threadCount) threads")
         if configuration.apiKey != nil { logger.info("API key required (from API_KEY)") }
-        let app = try buildApplication(configuration: configuration, generator: pipeline, logger: logger)
+        let others = try modelDir.map { try ModelSource.scan(directory: $0) } ?? []
+        let defaultName = modelName ?? ((pipeline.modelName as NSString).deletingPathExtension)
+        let defaultSource = ModelSource(
+            name: defaultName, path: modelOptions.model, estimatedBytes: modelOptions.model.map { ModelSource.size(of: $0) } ?? 0)
+        let models = ModelPool(
+            defaultModel: defaultSource, preloaded: pipeline, others: others, maxLoaded: maxLoadedModels,
+            memoryBudget: modelMemoryGB.map { Int64($0 * 1e9) }, logger: logger
+        ) { source in try DiffusionPipeline(model: source.path) }
+        if !others.isEmpty {
+            logger.info("models in \(modelDir ?? ""): \(others.map(\.name).joined(separator: ", ")) (up to \(maxLoadedModels) loaded)")
+        }
+        let app = try buildApplication(configuration: configuration, models: models, logger: logger)
         logger.info("listening on \(configuration.host):\(configuration.port), task \(configuration.task.rawValue)")
         try await app.runService()
     }

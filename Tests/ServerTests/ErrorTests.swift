@@ -32,7 +32,7 @@ import Testing
         (#"{"prompt": "x", "control_image": {"id": "file_1"}}"#, "control_image"),
         (#"{"prompt": 5}"#, "prompt"),
         (#"{"prompt": ""}"#, "prompt"),
-        (#"{"model": "m"}"#, "prompt"),
+        (#"{"model": "fake"}"#, "prompt"),
         // Prompts far longer than 32 chunks are refused before tokenizing (issue 21: a few MB of
         // text allocated gigabytes).
         ("{\"prompt\": \"\(String(repeating: "red ", count: 10_000))\"}", "prompt"),

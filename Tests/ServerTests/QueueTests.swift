@@ -114,17 +114,17 @@ import Testing
 
     @Test func shutdownStopsRunningJobsAndRefusesNewOnes() async throws {
         let generator = FakeGenerator(gateOpen: false)
-        let queue = JobQueue(generator: generator, configuration: testConfiguration(), logger: .init(label: "test"))
+        let queue = JobQueue(models: ModelPool(single: generator, name: "fake"), configuration: testConfiguration(), logger: .init(label: "test"))
         var options = Diffusion.GenerationOptions(prompt: "x")
         options.steps = 1
-        let ticket = try await queue.submit(options, wantsPreview: false, keepsResult: false) { _ in ImageResponse(created: 0, data: []) }
+        let ticket = try await queue.submit(options, model: "fake", wantsPreview: false, keepsResult: false) { _ in ImageResponse(created: 0, data: []) }
         #expect(try await eventually { generator.runningCount == 1 })
         await queue.shutdown()
         var last: JobEvent?
         for await event in ticket.events { last = event }
         guard case .failed(.shuttingDown) = last else { Issue.record("expected shutting down, got \(String(describing: last))"); return }
         await #expect(throws: ServerError.shuttingDown) {
-            try await queue.submit(options, wantsPreview: false, keepsResult: false) { _ in ImageResponse(created: 0, data: []) }
+            try await queue.submit(options, model: "fake", wantsPreview: false, keepsResult: false) { _ in ImageResponse(created: 0, data: []) }
         }
     }
 }

@@ -55,7 +55,7 @@ import Testing
             form.add("prompt", "p")
             form.add("negative_prompt", "q")
             form.add("strength", "0.4")
-            form.add("model", "dall-e-2")
+            form.add("model", "fake")
             form.add("n", "1")
             form.add("width", "40")
             form.add("height", "24")

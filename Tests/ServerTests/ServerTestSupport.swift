@@ -96,7 +96,15 @@ func withServer<Value: Sendable>(
     _ configuration: ServerConfiguration = testConfiguration(), generator: any ImageGenerating,
     _ test: @escaping @Sendable (LiveClient) async throws -> Value
 ) async throws -> Value {
-    let app = try buildApplication(configuration: configuration, generator: generator)
+    try await withServer(configuration, models: ModelPool(single: generator, name: configuration.modelName ?? generator.modelName), test)
+}
+
+/// `withServer` over a pool of models.
+func withServer<Value: Sendable>(
+    _ configuration: ServerConfiguration = testConfiguration(), models: ModelPool,
+    _ test: @escaping @Sendable (LiveClient) async throws -> Value
+) async throws -> Value {
+    let app = try buildApplication(configuration: configuration, models: models)
     defer { try? FileManager.default.removeItem(atPath: configuration.outputDirectory) }
     return try await app.test(.live) { client in
         let port = try #require(client.port)

@@ -1,14 +1,19 @@
-/// `GET /v1/models`: the one model this server runs, OpenAI's list shape.
+/// `GET /v1/models`: the models this server runs, OpenAI's list shape, with whether each is
+/// loaded now.
 struct ModelList: Codable, Equatable {
     struct Model: Codable, Equatable {
         var id: String
         var object = "model"
         var created: Int
         var ownedBy = "local"
+        var loaded: Bool
+        /// The model of requests that name none.
+        var isDefault: Bool
 
         enum CodingKeys: String, CodingKey {
-            case id, object, created
+            case id, object, created, loaded
             case ownedBy = "owned_by"
+            case isDefault = "default"
         }
     }
 

@@ -29,6 +29,8 @@ actor JobQueue {
     private struct Job {
         /// Dropped once the job starts, so finished jobs do not hold uploaded pictures.
         var options: GenerationOptions?
+        /// The model it runs on (a `ModelPool` name).
+        let model: String
         let control = JobControl()
         let events: AsyncStream<JobEvent>.Continuation
         let wantsPreview: Bool
@@ -42,7 +44,7 @@ actor JobQueue {
         var finished: Date?
     }
 
-    private let generator: any ImageGenerating
+    private let models: ModelPool
     private let limits: GenerationOptions.Limits
     private let retryAfter: Int
     private let logger: Logger
@@ -51,8 +53,8 @@ actor JobQueue {
     private var jobs: [String: Job] = [:]
     private var idleWaiters: [CheckedContinuation<Void, Never>] = []
 
-    init(generator: any ImageGenerating, configuration: ServerConfiguration, logger: Logger) {
-        self.generator = generator
+    init(models: ModelPool, configuration: ServerConfiguration, logger: Logger) {
+        self.models = models
         self.limits = configuration.limits
         self.retryAfter = configuration.retryAfterSeconds
         self.logger = logger
@@ -65,7 +67,7 @@ actor JobQueue {
     /// storing the pictures). `keepsResult` keeps the response for polling.
     /// - Throws: `ServerError.queueFull` (429) or `.shuttingDown`.
     func submit(
-        _ options: GenerationOptions, wantsPreview: Bool, keepsResult: Bool,
+        _ options: GenerationOptions, model: String, wantsPreview: Bool, keepsResult: Bool,
         render: @escaping @Sendable ([GeneratedImage]) throws -> ImageResponse
     ) throws -> Ticket {
         expireOldJobs()
@@ -73,7 +75,7 @@ actor JobQueue {
         // Bounded: a client that never reads its stream cannot make events pile up; the
         // terminal event is the newest, so it is never the one dropped.
         let (stream, continuation) = AsyncStream<JobEvent>.makeStream(bufferingPolicy: .bufferingNewest(32))
-        let job = Job(options: options, events: continuation, wantsPreview: wantsPreview, keepsResult: keepsResult, render: render)
+        let job = Job(options: options, model: model, events: continuation, wantsPreview: wantsPreview, keepsResult: keepsResult, render: render)
         switch machine.submit(id, now: clock.now) {
         case .reject:
             continuation.finish()
@@ -154,17 +156,20 @@ actor JobQueue {
         jobs[id] = job
         job.events.yield(.started)
         logger.debug("job started", metadata: ["job": "\(id)"])
-        let generator = self.generator, limits = self.limits
+        let models = self.models, model = job.model, limits = self.limits
         let control = job.control, events = job.events, wantsPreview = job.wantsPreview, render = job.render
         let thread = Thread { [self] in
             let startTime = Date()
             let outcome = Result<ImageResponse, any Error> {
-                let images = try generator.generate(options, limits: limits) { step in
-                    if control.isCancelled { throw GenerationError.cancelled }
-                    let preview = wantsPreview ? generator.preview(step.denoised) : nil
-                    let progress = Self.progress(step, since: startTime, preview: preview)
-                    control.progress = progress
-                    events.yield(.progress(progress))
+                // Loads the model on its first use (the wait counts as this job's running time).
+                let images = try models.withModel(model) { generator in
+                    try generator.generate(options, limits: limits) { step in
+                        if control.isCancelled { throw GenerationError.cancelled }
+                        let preview = wantsPreview ? generator.preview(step.denoised) : nil
+                        let progress = Self.progress(step, since: startTime, preview: preview)
+                        control.progress = progress
+                        events.yield(.progress(progress))
+                    }
                 }
                 // A cancel that lands during the last step still wins: nothing is stored.
                 if control.isCancelled { throw GenerationError.cancelled }

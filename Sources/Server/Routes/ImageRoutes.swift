@@ -35,6 +35,7 @@ struct ImageRoutes {
     /// A parsed and validated request.
     private struct Prepared {
         var options: GenerationOptions
+        var model: String
         var settings: ResponseSettings
     }
 
@@ -57,14 +58,15 @@ struct ImageRoutes {
         if endpoint == .edits && wire.image == nil {
             throw ServerError.invalidField(field: "image", message: "missing field 'image'")
         }
+        let model = try state.models.resolve(wire.model)
         let options = try wire.generationOptions(state.mappingContext)
-        state.logger.debug("image request", metadata: ["prompt": "\(options.prompt)", "user": "\(settings.user)"])
-        return Prepared(options: options, settings: settings)
+        state.logger.debug("image request", metadata: ["prompt": "\(options.prompt)", "user": "\(settings.user)", "model": "\(model)"])
+        return Prepared(options: options, model: model, settings: settings)
     }
 
     private func submit(_ prepared: Prepared, keepsResult: Bool) async throws -> JobQueue.Ticket {
         let renderer = state.renderer, settings = prepared.settings
-        return try await state.queue.submit(prepared.options, wantsPreview: settings.preview, keepsResult: keepsResult) {
+        return try await state.queue.submit(prepared.options, model: prepared.model, wantsPreview: settings.preview, keepsResult: keepsResult) {
             try renderer.render($0, settings: settings)
         }
     }

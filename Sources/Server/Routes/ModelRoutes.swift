@@ -8,17 +8,21 @@ struct ModelRoutes {
     let started = Date()
 
     func register(on router: Router<ServerRequestContext>) {
-        let model = ModelList.Model(id: state.modelName, created: Int(started.timeIntervalSince1970))
-        router.get("v1/models") { _, _ in try JSONResponse.make(ModelList(data: [model])) }
+        let models = state.models, created = Int(started.timeIntervalSince1970)
+        @Sendable func listed() -> [ModelList.Model] {
+            models.statuses.map { ModelList.Model(id: $0.name, created: created, loaded: $0.loaded, isDefault: $0.isDefault) }
+        }
+        router.get("v1/models") { _, _ in try JSONResponse.make(ModelList(data: listed())) }
         router.get("v1/models/{id}") { _, context in
             let id = try context.parameters.require("id")
-            guard id == model.id else { throw ServerError.notFound("model \(id.prefix(60)) not found") }
+            guard let model = listed().first(where: { $0.id == id }) else { throw ServerError.unknownModel(id) }
             return try JSONResponse.make(model)
         }
-        let queue = state.queue, name = state.modelName
+        let queue = state.queue
         router.get("health") { _, _ in
             let load = await queue.load
-            return try JSONResponse.make(HealthStatus(model: name, queued: load.pending, running: load.running))
+            let all = models.statuses.map { HealthStatus.Model(id: $0.name, loaded: $0.loaded) }
+            return try JSONResponse.make(HealthStatus(model: models.defaultName, queued: load.pending, running: load.running, models: all))
         }
         MethodGuard.refuse(on: router, path: "v1/models", allowing: [.get])
         MethodGuard.refuse(on: router, path: "health", allowing: [.get])
