@@ -46,6 +46,7 @@ public func buildApplication(
     }
     let base = Application(
         router: router,
+        server: .http1(additionalChannelHandlers: [ConnectionInputState()]),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "sd"),
         services: [FileSweeper(store: store, interval: configuration.fileSweepInterval, logger: log)],
         logger: log)

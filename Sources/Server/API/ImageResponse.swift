@@ -7,6 +7,9 @@ struct ImageResponse: Codable, Equatable, Sendable {
         var prompt: String
         /// The seed this picture used: request seed + its index.
         var seed: UInt64
+        /// The stored file (never sent: the url names it), so an answer nobody receives can take
+        /// its files back.
+        var fileID: String?
 
         enum CodingKeys: String, CodingKey {
             case url, prompt, seed

@@ -22,7 +22,7 @@ struct ImageResponseRenderer: Sendable {
             }
             let name = (index == 0 ? "output" : "output-\(index + 1)") + "." + settings.outputFormat.fileExtension
             let file = try store.save(bytes, name: name)
-            var item = ImageResponse.Item(prompt: settings.prompt, seed: generated.seed)
+            var item = ImageResponse.Item(prompt: settings.prompt, seed: generated.seed, fileID: file.id)
             switch settings.format {
             case .url: item.url = "\(urlPrefix)/v1/files/download/\(file.id)/\(name)"
             case .b64JSON: item.b64JSON = Data(bytes).base64EncodedString()

@@ -15,6 +15,9 @@ final class DisconnectLink: @unchecked Sendable {
         }
     }
 
+    /// Whether the client has gone.
+    var isClosed: Bool { lock.withLock { closed } }
+
     /// Records the disconnect; returns the job to cancel, if there is one yet.
     func close() -> String? {
         lock.withLock {

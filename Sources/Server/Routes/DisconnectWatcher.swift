@@ -24,7 +24,11 @@ final class DisconnectWatcher: ChannelInboundHandler, RemovableChannelHandler, @
             onDisconnect()
             return nil
         }
-        if !channel.isActive { channel.eventLoop.execute { watcher.fire() } }
+        // A close that came before the watcher was in place is only in the connection's state.
+        let input = try? await channel.pipeline.handler(type: ConnectionInputState.self).get()
+        channel.eventLoop.execute {
+            if !channel.isActive || input?.isClosed == true { watcher.fire() }
+        }
         return watcher
     }
 
@@ -47,5 +51,25 @@ final class DisconnectWatcher: ChannelInboundHandler, RemovableChannelHandler, @
         guard !fired else { return }
         fired = true
         onDisconnect()
+    }
+}
+
+/// Kept for the whole connection (one per channel, from the HTTP server's set-up): whether the
+/// client has closed its side. A `DisconnectWatcher` installed after that event passed would
+/// otherwise never hear of it, and the generation would run on for nobody.
+final class ConnectionInputState: ChannelInboundHandler, RemovableChannelHandler, @unchecked Sendable {
+    typealias InboundIn = NIOAny
+
+    // Touched on the channel's event loop only.
+    private(set) var isClosed = false
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, event == .inputClosed { isClosed = true }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        isClosed = true
+        context.fireChannelInactive()
     }
 }

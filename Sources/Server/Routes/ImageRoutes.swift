@@ -89,7 +89,13 @@ struct ImageRoutes {
             }
             defer { watcher?.remove(from: context.channel) }
             do {
-                return try JSONResponse.make(try await Self.result(of: ticket), headers: headers)
+                let result = try await Self.result(of: ticket)
+                if link.isClosed {
+                    // The client left after the last step: nobody will fetch these files.
+                    for id in result.data.compactMap(\.fileID) { _ = try? state.store.delete(id) }
+                    throw ServerError.cancelled("the client went away")
+                }
+                return try JSONResponse.make(result, headers: headers)
             } catch {
                 await queue.cancelIfActive(ticket.id)
                 throw error
