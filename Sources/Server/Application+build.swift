@@ -5,10 +5,12 @@ import Logging
 
 /// Builds the HTTP server over a loaded model: routes, middleware (CORS, errors, auth), the job
 /// queue and the file sweeper.
-/// - Throws: when the output folder cannot be created.
+/// - Throws: `APIKey.Problem` for an API key no client could send (an empty one no longer
+///   means "no key"), or when the output folder cannot be created.
 public func buildApplication(
     configuration: ServerConfiguration, generator: any ImageGenerating, logger: Logger? = nil
 ) throws -> some ApplicationProtocol {
+    if let key = configuration.apiKey { try APIKey.check(key) }
     var log = logger ?? Logger(label: "sd.server")
     if logger == nil { log.logLevel = configuration.logLevel }
     let store = try FileStore(directory: configuration.outputDirectory, timeToLive: configuration.fileTimeToLive)
@@ -22,7 +24,7 @@ public func buildApplication(
     // Outermost first: CORS headers go on every answer, errors included.
     router.add(middleware: CORSMiddleware())
     router.add(middleware: ErrorMiddleware(maxBodySize: configuration.maxBodySize))
-    if let key = configuration.apiKey, !key.isEmpty { router.add(middleware: AuthMiddleware(apiKey: key)) }
+    if let key = configuration.apiKey { router.add(middleware: AuthMiddleware(apiKey: key)) }
     ImageRoutes(state: state).register(on: router)
     JobRoutes(state: state).register(on: router)
     FileRoutes(state: state).register(on: router)

@@ -12,7 +12,8 @@ struct ServeCommand: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Serve the OpenAI-style image API (sd-api-server compatible).",
         discussion: """
-            API_KEY in the environment makes every endpoint but /health require 'Authorization: Bearer <key>'.
+            API_KEY in the environment makes every endpoint but /health require 'Authorization: Bearer <key>'
+            (surrounding whitespace is trimmed; an empty API_KEY is refused: unset it to serve without a key).
             Without --model the built-in tiny-shapes model is served.
             """)
 
@@ -83,6 +84,9 @@ struct ServeCommand: AsyncParsableCommand {
         guard fileTTL >= 0, queueLength >= 0, concurrency >= 1, maxN >= 1, maxSteps >= 1, maxBodyMB >= 1 else {
             throw ValidationError("limits must be positive")
         }
+        do { _ = try APIKey(environmentValue: ProcessInfo.processInfo.environment["API_KEY"]) } catch {
+            throw ValidationError("\(error)")
+        }
         guard maxWidth >= 8, maxHeight >= 8, maxWidth % 8 == 0, maxHeight % 8 == 0 else {
             throw ValidationError("--max-width and --max-height must be multiples of 8")
         }
@@ -108,7 +112,8 @@ struct ServeCommand: AsyncParsableCommand {
             configuration.port = port ?? 8080
         }
         configuration.downloadURLPrefix = downloadURLPrefix
-        configuration.apiKey = ProcessInfo.processInfo.environment["API_KEY"].flatMap { $0.isEmpty ? nil : $0 }
+        let apiKey = try APIKey(environmentValue: ProcessInfo.processInfo.environment["API_KEY"])
+        configuration.apiKey = apiKey?.value
         configuration.modelName = modelName
         configuration.task = ServerTask(rawValue: task) ?? .full
         configuration.loraModelDirectory = loraModelDir
@@ -128,6 +133,7 @@ struct ServeCommand: AsyncParsableCommand {
         let pipeline = try modelOptions.loadPipeline()
         logger.info("model \(pipeline.modelName): \(pipeline.family), native size \(pipeline.nativeSize)")
         logger.info("kernels \(CPUKernels.active.rawValue): \(CPUKernels.active.summary), \(Parallel.threadCount) threads")
+        if apiKey?.wasTrimmed == true { logger.warning("API_KEY had whitespace around it, which was removed") }
         if configuration.apiKey != nil { logger.info("API key required (from API_KEY)") }
         let app = try buildApplication(configuration: configuration, generator: pipeline, logger: logger)
         logger.info("listening on \(configuration.host):\(configuration.port), task \(configuration.task.rawValue)")
