@@ -1,10 +1,12 @@
 import Diffusion
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
+import NIOCore
 
 /// Builds the HTTP server over a loaded model: routes, middleware (CORS, errors, auth), the job
-/// queue and the file sweeper.
+/// queue, the file sweeper, and the connection limits and idle timeout.
 /// - Throws: `APIKey.Problem` for an API key no client could send (an empty one no longer
 ///   means "no key"), or when the output folder cannot be created.
 public func buildApplication(
@@ -36,9 +38,22 @@ public func buildApplication(
     if configuration.controlNet != nil {
         log.warning("--control-net is accepted but ControlNet is not supported yet; requests with control_image are refused (400)")
     }
+    let limiter = ConnectionLimiter(limit: configuration.maxConnections, logger: log)
+    let overflowDeadline = TimeAmount(configuration.overflowDeadline)
+    let retryAfter = configuration.retryAfterSeconds
+    let http = HTTP1Channel.Configuration(
+        additionalChannelHandlers: [
+            ConnectionLimitHandler(limiter: limiter, overflowDeadline: overflowDeadline, retryAfterSeconds: retryAfter)
+        ],
+        idleTimeout: configuration.idleTimeout.map { TimeAmount($0) })
     let base = Application(
         router: router,
-        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "sd"),
+        server: .http1(configuration: http),
+        configuration: .init(
+            address: .hostname(configuration.host, port: configuration.port), serverName: "sd",
+            // Past every slot, accepting pauses, so the process stays under its open-file limit.
+            availableConnectionsDelegate: MaximumAvailableConnections(
+                configuration.maxConnections + configuration.connectionHeadroom, logger: log)),
         services: [FileSweeper(store: store, interval: configuration.fileSweepInterval, logger: log)],
         logger: log)
     return ImageServerApplication(base: base, queue: queue)

@@ -72,6 +72,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Largest request body in MiB (uploads included); larger gets 413.")
     var maxBodyMB = 32
 
+    @Option(help: "Connections served at once; past it new connections get 503 (GET /health is still answered) and are closed.")
+    var maxConnections = 512
+
+    @Option(help: "Seconds before a connection that sends nothing (idle keep-alive, an unfinished request head) is closed; 0 = never. Requests being answered are never cut.")
+    var idleTimeout = 60
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (prompts are logged at debug only).")
     var logLevel = "info"
 
@@ -81,7 +87,9 @@ struct ServeCommand: AsyncParsableCommand {
         guard ServerTask(rawValue: task) != nil else { throw ValidationError("--task must be full, text2image or image2image") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
         guard threads == -1 || threads >= 1 else { throw ValidationError("--threads must be -1 or at least 1") }
-        guard fileTTL >= 0, queueLength >= 0, concurrency >= 1, maxN >= 1, maxSteps >= 1, maxBodyMB >= 1 else {
+        guard fileTTL >= 0, queueLength >= 0, concurrency >= 1, maxN >= 1, maxSteps >= 1, maxBodyMB >= 1,
+            maxConnections >= 1, idleTimeout >= 0
+        else {
             throw ValidationError("limits must be positive")
         }
         do { _ = try APIKey(environmentValue: ProcessInfo.processInfo.environment["API_KEY"]) } catch {
@@ -128,6 +136,18 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.limits.maxCount = maxN
         configuration.maxBodySize = maxBodyMB << 20
         configuration.logLevel = level
+        configuration.idleTimeout = idleTimeout == 0 ? nil : .seconds(idleTimeout)
+        configuration.maxConnections = maxConnections
+        // Every connection is a descriptor: take what the hard limit allows and keep the
+        // connection slots (and the one-answer ones past them) under it, so accepting never
+        // fails and /health keeps answering at the limit.
+        if let openFiles = OpenFileLimit.raiseToHardLimit() {
+            let ceiling = OpenFileLimit.connectionCeiling(softLimit: openFiles, headroom: configuration.connectionHeadroom)
+            if maxConnections > ceiling {
+                logger.warning("--max-connections \(maxConnections) does not fit the open-file limit of \(openFiles); using \(ceiling)")
+                configuration.maxConnections = ceiling
+            }
+        }
 
         logger.info("loading \(modelOptions.model ?? "the built-in model")")
         let pipeline = try modelOptions.loadPipeline()
@@ -135,6 +155,8 @@ struct ServeCommand: AsyncParsableCommand {
         logger.info("kernels \(CPUKernels.active.rawValue): \(CPUKernels.active.summary), \(Parallel.threadCount) threads")
         if apiKey?.wasTrimmed == true { logger.warning("API_KEY had whitespace around it, which was removed") }
         if configuration.apiKey != nil { logger.info("API key required (from API_KEY)") }
+        logger.info(
+            "at most \(configuration.maxConnections) connections, idle timeout \(idleTimeout == 0 ? "off" : "\(idleTimeout) s")")
         let app = try buildApplication(configuration: configuration, generator: pipeline, logger: logger)
         logger.info("listening on \(configuration.host):\(configuration.port), task \(configuration.task.rawValue)")
         try await app.runService()
