@@ -1,10 +1,12 @@
 import Diffusion
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
+import NIOCore
 
 /// Builds the HTTP server over one loaded model (named `configuration.modelName` or its own name).
-/// - Throws: when the output folder cannot be created.
+/// - Throws: as the pool's `buildApplication`.
 public func buildApplication(
     configuration: ServerConfiguration, generator: any ImageGenerating, logger: Logger? = nil
 ) throws -> some ApplicationProtocol {
@@ -14,11 +16,13 @@ public func buildApplication(
 }
 
 /// Builds the HTTP server over a pool of models: routes, middleware (CORS, errors, auth), the job
-/// queue and the file sweeper.
-/// - Throws: when the output folder cannot be created.
+/// queue, the file sweeper, and the connection limits and idle timeout.
+/// - Throws: `APIKey.Problem` for an API key no client could send (an empty one no longer
+///   means "no key"), or when the output folder cannot be created.
 public func buildApplication(
     configuration: ServerConfiguration, models: ModelPool, logger: Logger? = nil
 ) throws -> some ApplicationProtocol {
+    if let key = configuration.apiKey { try APIKey.check(key) }
     var log = logger ?? Logger(label: "sd.server")
     if logger == nil { log.logLevel = configuration.logLevel }
     let store = try FileStore(directory: configuration.outputDirectory, timeToLive: configuration.fileTimeToLive)
@@ -32,7 +36,7 @@ public func buildApplication(
     // Outermost first: CORS headers go on every answer, errors included.
     router.add(middleware: CORSMiddleware())
     router.add(middleware: ErrorMiddleware(maxBodySize: configuration.maxBodySize))
-    if let key = configuration.apiKey, !key.isEmpty { router.add(middleware: AuthMiddleware(apiKey: key)) }
+    if let key = configuration.apiKey { router.add(middleware: AuthMiddleware(apiKey: key)) }
     ImageRoutes(state: state).register(on: router)
     JobRoutes(state: state).register(on: router)
     FileRoutes(state: state).register(on: router)
@@ -44,10 +48,23 @@ public func buildApplication(
     if configuration.controlNet != nil {
         log.warning("--control-net is accepted but ControlNet is not supported yet; requests with control_image are refused (400)")
     }
+    let limiter = ConnectionLimiter(limit: configuration.maxConnections, logger: log)
+    let overflowDeadline = TimeAmount(configuration.overflowDeadline)
+    let retryAfter = configuration.retryAfterSeconds
+    let http = HTTP1Channel.Configuration(
+        additionalChannelHandlers: [
+            ConnectionLimitHandler(limiter: limiter, overflowDeadline: overflowDeadline, retryAfterSeconds: retryAfter),
+            ConnectionInputState(),
+        ],
+        idleTimeout: configuration.idleTimeout.map { TimeAmount($0) })
     let base = Application(
         router: router,
-        server: .http1(additionalChannelHandlers: [ConnectionInputState()]),
-        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "sd"),
+        server: .http1(configuration: http),
+        configuration: .init(
+            address: .hostname(configuration.host, port: configuration.port), serverName: "sd",
+            // Past every slot, accepting pauses, so the process stays under its open-file limit.
+            availableConnectionsDelegate: MaximumAvailableConnections(
+                configuration.maxConnections + configuration.connectionHeadroom, logger: log)),
         services: [FileSweeper(store: store, interval: configuration.fileSweepInterval, logger: log)],
         logger: log)
     return ImageServerApplication(base: base, queue: queue)

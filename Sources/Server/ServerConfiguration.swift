@@ -42,6 +42,18 @@ public struct ServerConfiguration: Sendable {
     public var maxUploadPixels = 4096 * 4096
     /// Log level of the server's logger.
     public var logLevel: Logger.Level = .info
+    /// A connection with no request in progress that sends nothing for this long is closed:
+    /// idle keep-alive connections, and request heads sent too slowly or never finished. A
+    /// request being answered (a long generation, an event stream) is never cut. nil: never.
+    public var idleTimeout: Duration? = .seconds(60)
+    /// Connections served at once. Past it a new connection gets one answer and is closed:
+    /// `GET /health` normally, anything else 503 with `Retry-After` (see `ConnectionLimiter`).
+    public var maxConnections = 512
+    /// How many such one-answer connections may be open beyond `maxConnections`; past both,
+    /// new connections wait in the kernel's backlog until some close.
+    public var connectionHeadroom = 64
+    /// How long a one-answer connection may take to send its request head.
+    public var overflowDeadline: Duration = .seconds(1)
 
     public init() {}
 

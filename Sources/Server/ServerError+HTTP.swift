@@ -74,7 +74,7 @@ extension ServerError {
         case .gone: .gone
         case .conflict: .conflict
         case .cancelled: .init(code: 499, reasonPhrase: "Client Closed Request")
-        case .shuttingDown: .serviceUnavailable
+        case .shuttingDown, .tooManyConnections: .serviceUnavailable
         case .internalError: .internalServerError
         }
     }
@@ -95,15 +95,19 @@ extension ServerError {
         case .conflict: (type, param, code) = ("invalid_request_error", nil, "conflict")
         case .cancelled: (type, param, code) = ("cancelled", nil, "cancelled")
         case .shuttingDown: (type, param, code) = ("server_error", nil, "shutting_down")
+        case .tooManyConnections: (type, param, code) = ("server_error", nil, "too_many_connections")
         case .internalError: (type, param, code) = ("server_error", nil, nil)
         }
         return ErrorResponse(error: .init(message: description, type: type, param: param, code: code))
     }
 
-    /// The complete response: status, JSON body, `Retry-After` for 429.
+    /// The complete response: status, JSON body, `Retry-After` for 429 and 503 at the connection limit.
     func response() -> Response {
         var headers: HTTPFields = [.contentType: "application/json"]
-        if case .queueFull(let retryAfter) = self { headers[.retryAfter] = String(retryAfter) }
+        switch self {
+        case .queueFull(let retryAfter), .tooManyConnections(let retryAfter): headers[.retryAfter] = String(retryAfter)
+        default: break
+        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let data = (try? encoder.encode(body)) ?? Data(#"{"error":{"message":"internal error","type":"server_error","param":null,"code":null}}"#.utf8)

@@ -25,6 +25,8 @@ public enum ServerError: Error, Equatable, CustomStringConvertible {
     case cancelled(String)
     /// The server is shutting down.
     case shuttingDown
+    /// Every connection slot is taken (`--max-connections`); try again after `retryAfter` seconds.
+    case tooManyConnections(retryAfter: Int)
     /// A bug or an environment failure (disk full); the message is safe to show.
     case internalError(String)
 
@@ -42,6 +44,8 @@ public enum ServerError: Error, Equatable, CustomStringConvertible {
         case .bodyTooLarge(let limit): return "request body is larger than \(limit) bytes"
         case .queueFull(let retryAfter): return "the generation queue is full; retry after \(retryAfter) s"
         case .shuttingDown: return "the server is shutting down"
+        case .tooManyConnections(let retryAfter):
+            return "the server has too many open connections; retry after \(retryAfter) s"
         }
     }
 }

@@ -44,6 +44,17 @@ public enum DType: String, Sendable, Hashable, CaseIterable {
     /// Whether elements can be turned into Float32 values (every type but `bool`).
     public var isNumeric: Bool { self != .bool }
 
+    /// Whether the type encodes real numbers (the float types and GGUF's block quantizations),
+    /// as every model weight must: an integer type of the same byte size would pass the size
+    /// checks and decode to nonsense.
+    public var isFloatingPoint: Bool {
+        switch self {
+        case .f32, .f16, .bf16, .f64: true
+        case .i64, .i32, .i16, .i8, .u8, .bool: false
+        default: isQuantized
+        }
+    }
+
     /// Bytes needed for `shape`, or nil when the innermost dimension is not a whole number of blocks
     /// or the size overflows.
     public func byteCount(shape: [Int]) -> Int? {

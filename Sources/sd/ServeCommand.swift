@@ -12,7 +12,8 @@ struct ServeCommand: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Serve the OpenAI-style image API (sd-api-server compatible).",
         discussion: """
-            API_KEY in the environment makes every endpoint but /health require 'Authorization: Bearer <key>'.
+            API_KEY in the environment makes every endpoint but /health require 'Authorization: Bearer <key>'
+            (surrounding whitespace is trimmed; an empty API_KEY is refused: unset it to serve without a key).
             Without --model the built-in tiny-shapes model is served.
             """)
 
@@ -83,6 +84,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Largest request body in MiB (uploads included); larger gets 413.")
     var maxBodyMB = 32
 
+    @Option(help: "Connections served at once; past it new connections get 503 (GET /health is still answered) and are closed.")
+    var maxConnections = 512
+
+    @Option(help: "Seconds before a connection that sends nothing (idle keep-alive, an unfinished request head) is closed; 0 = never. Requests being answered are never cut.")
+    var idleTimeout = 60
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (prompts are logged at debug only).")
     var logLevel = "info"
 
@@ -92,8 +99,13 @@ struct ServeCommand: AsyncParsableCommand {
         guard ServerTask(rawValue: task) != nil else { throw ValidationError("--task must be full, text2image or image2image") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
         guard threads == -1 || threads >= 1 else { throw ValidationError("--threads must be -1 or at least 1") }
-        guard fileTTL >= 0, queueLength >= 0, concurrency >= 1, maxN >= 1, maxSteps >= 1, maxBodyMB >= 1 else {
+        guard fileTTL >= 0, queueLength >= 0, concurrency >= 1, maxN >= 1, maxSteps >= 1, maxBodyMB >= 1,
+            maxConnections >= 1, idleTimeout >= 0
+        else {
             throw ValidationError("limits must be positive")
+        }
+        do { _ = try APIKey(environmentValue: ProcessInfo.processInfo.environment["API_KEY"]) } catch {
+            throw ValidationError("\(error)")
         }
         guard maxWidth >= 8, maxHeight >= 8, maxWidth % 8 == 0, maxHeight % 8 == 0 else {
             throw ValidationError("--max-width and --max-height must be multiples of 8")
@@ -123,7 +135,8 @@ struct ServeCommand: AsyncParsableCommand {
             configuration.port = port ?? 8080
         }
         configuration.downloadURLPrefix = downloadURLPrefix
-        configuration.apiKey = ProcessInfo.processInfo.environment["API_KEY"].flatMap { $0.isEmpty ? nil : $0 }
+        let apiKey = try APIKey(environmentValue: ProcessInfo.processInfo.environment["API_KEY"])
+        configuration.apiKey = apiKey?.value
         configuration.modelName = modelName
         configuration.task = ServerTask(rawValue: task) ?? .full
         configuration.loraModelDirectory = loraModelDir
@@ -139,11 +152,24 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.limits.maxPromptChunks = maxPromptChunks
         configuration.maxBodySize = maxBodyMB << 20
         configuration.logLevel = level
+        configuration.idleTimeout = idleTimeout == 0 ? nil : .seconds(idleTimeout)
+        configuration.maxConnections = maxConnections
+        // Every connection is a descriptor: take what the hard limit allows and keep the
+        // connection slots (and the one-answer ones past them) under it, so accepting never
+        // fails and /health keeps answering at the limit.
+        if let openFiles = OpenFileLimit.raiseToHardLimit() {
+            let ceiling = OpenFileLimit.connectionCeiling(softLimit: openFiles, headroom: configuration.connectionHeadroom)
+            if maxConnections > ceiling {
+                logger.warning("--max-connections \(maxConnections) does not fit the open-file limit of \(openFiles); using \(ceiling)")
+                configuration.maxConnections = ceiling
+            }
+        }
 
         logger.info("loading \(modelOptions.model ?? "the built-in model")")
         let pipeline = try modelOptions.loadPipeline()
         logger.info("model \(pipeline.modelName): \(pipeline.family), native size \(pipeline.nativeSize)")
         logger.info("kernels \(CPUKernels.active.rawValue): \(CPUKernels.active.summary), \(Parallel.threadCount) threads")
+        if apiKey?.wasTrimmed == true { logger.warning("API_KEY had whitespace around it, which was removed") }
         if configuration.apiKey != nil { logger.info("API key required (from API_KEY)") }
         let others = try modelDir.map { try ModelSource.scan(directory: $0) } ?? []
         let defaultName = modelName ?? ((pipeline.modelName as NSString).deletingPathExtension)
@@ -156,6 +182,8 @@ struct ServeCommand: AsyncParsableCommand {
         if !others.isEmpty {
             logger.info("models in \(modelDir ?? ""): \(others.map(\.name).joined(separator: ", ")) (up to \(maxLoadedModels) loaded)")
         }
+        logger.info(
+            "at most \(configuration.maxConnections) connections, idle timeout \(idleTimeout == 0 ? "off" : "\(idleTimeout) s")")
         let app = try buildApplication(configuration: configuration, models: models, logger: logger)
         logger.info("listening on \(configuration.host):\(configuration.port), task \(configuration.task.rawValue)")
         try await app.runService()

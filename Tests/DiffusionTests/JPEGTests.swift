@@ -31,6 +31,21 @@ import Testing
         #expect(diff <= 2, "\(name): max difference \(diff)")  // IDCT rounding may differ slightly
     }
 
+    /// A file cut before its frame header (SOF) is reported as truncated, not as a 0x0 picture
+    /// over the size limit; no cut of a small picture is ever reported as too large.
+    @Test func truncatedHeaderSaysTruncated() throws {
+        let jpeg = JPEG.encode(RGBImage(width: 32, height: 32, pixels: [UInt8](repeating: 90, count: 32 * 32 * 3)))
+        let sof = try #require((2..<jpeg.count - 1).first { jpeg[$0] == 0xFF && jpeg[$0 + 1] == 0xC0 })
+        #expect(throws: JPEG.DecodeError.invalid("truncated or corrupt header (no frame size)")) {
+            try JPEG.decode(Array(jpeg.prefix(sof)))
+        }
+        for length in 3..<jpeg.count {
+            do { _ = try JPEG.decode(Array(jpeg.prefix(length))) } catch JPEG.DecodeError.tooLarge {
+                Issue.record("a \(length)-byte prefix was reported as too large")
+            } catch {}
+        }
+    }
+
     @Test func rejectsOtherDataAndSurvivesTruncation() throws {
         #expect(throws: JPEG.DecodeError.notAJPEG) { try JPEG.decode(Array("hello".utf8)) }
         #expect(throws: ImageFile.UnsupportedImage.self) { try ImageFile.decode(Array("GIF89a".utf8)) }

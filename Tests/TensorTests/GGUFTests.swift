@@ -382,6 +382,13 @@ struct GGUFBytes {
         return b.bytes
     }
 
+    /// A size written from a negative number (2^64 - 4 as u64) is reported with every
+    /// dimension as stored, not only those read before it.
+    @Test func dimensionAboveInt64MaxIsReportedWithTheWholeShape() {
+        let error = Self.parseError(Self.oneTensor(ne: [3, UInt64.max - 3]))
+        #expect(error.map { "\($0)".contains("ne [3, 18446744073709551612] (ggml order)") } == true, "\(String(describing: error))")
+    }
+
     @Test func badShapes() {
         guard case .badShape(_, "t", [], _) = Self.parseError(Self.oneTensor(ne: Array(repeating: 1, count: 1000))),
             case .badShape(_, "t", [], _) = Self.parseError(Self.oneTensor(ne: [1, 1, 1, 1, 1]))

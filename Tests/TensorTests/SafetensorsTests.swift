@@ -45,6 +45,18 @@ private func expectError(_ expected: WeightError, _ bytes: [UInt8], sourceLocati
         return (0..<t.count).map { Float(t.bytes[$0]) }
     }
 
+    /// A negative dimension anywhere is reported with the whole shape the header gives, not with
+    /// the dimensions read before it (which showed "bad shape []" for a leading one).
+    @Test func negativeDimensionIsReportedWithTheWholeShape() {
+        let bytes = safetensorsBytes(header: "{\"w\":{\"dtype\":\"F16\",\"shape\":[320,-4,3,3],\"data_offsets\":[0,0]}}")
+        do {
+            _ = try open(bytes)
+            Issue.record("a negative dimension was accepted")
+        } catch {
+            #expect("\(error)" == "test.safetensors: tensor 'w': bad shape [320, -4, 3, 3]: dimension 1 is -4, not a non-negative integer")
+        }
+    }
+
     @Test func writerRoundTripsF32F16AndBF16WithMetadata() throws {
         let values = pseudoRandomTensor([3, 7, 5], seed: 7, scale: 300)
         var writer = SafetensorsWriter(metadata: ["format": "pt", "note": "quote \" and \\ and \n"])
@@ -98,10 +110,10 @@ private func expectError(_ expected: WeightError, _ bytes: [UInt8], sourceLocati
             .unsupportedDType(file: f, tensor: "w", dtype: "F4"),
             safetensorsBytes(header: "{\"w\":{\"dtype\":\"F4\",\"shape\":[1],\"data_offsets\":[0,1]}}", data: [0]))
         expectError(
-            .badShape(file: f, tensor: "w", shape: [], reason: "dimension is not a non-negative integer"),
+            .badShape(file: f, tensor: "w", shape: [-1], reason: "dimension 0 is -1, not a non-negative integer"),
             safetensorsBytes(header: "{\"w\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", data: [0, 0, 0, 0]))
         expectError(
-            .badShape(file: f, tensor: "w", shape: [1], reason: "dimension is not a non-negative integer"),
+            .badShape(file: f, tensor: "w", shape: [], reason: "dimension 1 is 1.5 in [1,1.5], not a non-negative integer"),
             safetensorsBytes(header: "{\"w\":{\"dtype\":\"F32\",\"shape\":[1, 1.5],\"data_offsets\":[0,4]}}"))
         expectError(
             .badShape(file: f, tensor: "w", shape: [4_294_967_296, 4_294_967_296], reason: "element count overflows"),

@@ -108,7 +108,8 @@ public struct Checkpoint: Sendable {
         let tensors: [String: StoredTensor]
     }
 
-    /// Opens a `.safetensors` or `.gguf` file (by its first bytes, whatever the extension).
+    /// Opens a `.safetensors` or `.gguf` file: GGUF when it starts with the GGUF magic or is named
+    /// `.gguf` (so a damaged one gets the GGUF reader's error), else safetensors.
     /// - Throws: `WeightError.cannotOpen` for pickle checkpoints (`.ckpt`, `.pt`, `.bin`), else the readers' errors.
     static func weightFile(_ path: String) throws -> WeightFile {
         let ext = (path as NSString).pathExtension.lowercased()
@@ -117,7 +118,8 @@ public struct Checkpoint: Sendable {
                 file: path, reason: "PyTorch pickle checkpoints are not read; convert the file to .safetensors")
         }
         let mapped = try MappedFile(path: path)
-        if mapped.bytes.count >= 4, mapped.bytes.loadUnaligned(as: UInt32.self).littleEndian == 0x4655_4747 {  // "GGUF"
+        let hasGGUFMagic = mapped.bytes.count >= 4 && mapped.bytes.loadUnaligned(as: UInt32.self).littleEndian == 0x4655_4747  // "GGUF"
+        if hasGGUFMagic || ext == "gguf" {
             return WeightFile(format: .gguf, tensors: try GGUFFile(file: mapped).tensors)
         }
         return WeightFile(format: .safetensors, tensors: try SafetensorsFile(file: mapped).tensors)

@@ -105,11 +105,13 @@ public struct CheckpointConfig: Equatable, Sendable {
     }
 
     /// Parses the JSON object in `path`.
-    /// - Throws: `WeightError.cannotOpen` if unreadable, `.badHeader` if not a JSON object.
+    /// - Throws: `WeightError.cannotOpen` if unreadable or not a regular file, `.badHeader` if not
+    ///   a JSON object.
     static func readJSONObject(_ path: String) throws -> [String: Any] {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw WeightError.cannotOpen(file: path, reason: "cannot read the file")
-        }
+        // Through `MappedFile`, which refuses a FIFO or device at once; FileManager would block
+        // on a FIFO until something writes to it.
+        let file = try MappedFile(path: path)
+        let data = withExtendedLifetime(file) { Data(file.bytes) }
         guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw WeightError.badHeader(file: path, reason: "not a JSON object")
         }

@@ -34,12 +34,16 @@ public struct Weights: Sendable {
     public func shape(of name: String) -> [Int]? { index.tensors[key(name)]?.shape }
 
     /// The stored (still encoded) tensor `name`, consumed.
-    /// - Throws: `WeightError.missingTensor`, or `.shapeMismatch` when `shape` is given and differs.
+    /// - Throws: `WeightError.missingTensor`, `.shapeMismatch` when `shape` is given and differs,
+    ///   `.notFloatingPoint` for an integer or boolean tensor (every weight a layer reads is real).
     public func stored(_ name: String, shape: [Int]? = nil) throws -> StoredTensor {
         let fullKey = key(name)
         guard let t = index.tensors[fullKey] else { throw WeightError.missingTensor(file: index.source, tensor: fullKey) }
         if let shape, t.shape != shape {
             throw WeightError.shapeMismatch(file: t.file.path, tensor: fullKey, expected: shape, actual: t.shape)
+        }
+        guard t.dtype.isFloatingPoint else {
+            throw WeightError.notFloatingPoint(file: t.file.path, tensor: fullKey, dtype: t.dtype.safetensorsName ?? t.dtype.rawValue)
         }
         index.markConsumed(fullKey)
         return t

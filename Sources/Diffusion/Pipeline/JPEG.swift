@@ -46,7 +46,10 @@ public enum JPEG {
             tjDecompressHeader3(handle, $0.baseAddress, UInt($0.count), &width, &height, &subsampling, &colorspace)
         }
         guard header == 0 else { throw DecodeError.invalid(String(cString: tjGetErrorStr2(handle))) }
-        guard width > 0, height > 0, Int(width) * Int(height) <= maxPixels else {
+        // libjpeg-turbo can report success with a 0x0 frame when the data ends before the
+        // frame header (SOF); that is a truncated file, not an oversized one.
+        guard width > 0, height > 0 else { throw DecodeError.invalid("truncated or corrupt header (no frame size)") }
+        guard Int(width) * Int(height) <= maxPixels else {
             throw DecodeError.tooLarge(width: Int(width), height: Int(height), limit: maxPixels)
         }
         var pixels = [UInt8](repeating: 0, count: Int(width) * Int(height) * 3)

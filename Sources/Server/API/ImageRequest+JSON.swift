@@ -66,9 +66,12 @@ extension ImageRequest {
     /// too large for its type as "not valid JSON" with no field at all.
     static let integerFields = ["n", "width", "height", "steps", "seed", "clip_skip", "output_compression"]
 
-    /// Decodes a JSON body, naming the field in every error.
+    /// Decodes a JSON body, naming the field in every error; its shape is bounded first
+    /// (`JSONBudget`), so no field, ignored or not, can make decoding allocate a multiple of
+    /// the body.
     /// - Throws: `ServerError.invalidField`.
     static func decodeJSON(_ data: Data) throws -> ImageRequest {
+        try data.withUnsafeBytes { try JSONBudget().check($0) }
         do {
             return try JSONDecoder().decode(ImageRequest.self, from: data)
         } catch let error as DecodingError {

@@ -27,8 +27,9 @@ struct MultipartForm: Sendable {
             guard pair.count == 2, pair[0].lowercased() == "boundary" else { continue }
             var value = pair[1]
             if value.count >= 2 && value.hasPrefix("\"") && value.hasSuffix("\"") { value = String(value.dropFirst().dropLast()) }
-            // RFC 2046: 1 to 70 characters; the parser traps on an empty one.
-            guard !value.isEmpty && value.count <= 70 else { break }
+            // RFC 2046: 1 to 70 characters; the parser traps on an empty one. Printable ASCII
+            // only (RFC 2046 allows a subset), which `dryRun` relies on.
+            guard !value.isEmpty && value.count <= 70, value.utf8.allSatisfy({ (0x20...0x7E).contains($0) }) else { break }
             return value
         }
         throw ServerError.invalidField(field: nil, message: "multipart/form-data needs a boundary of 1 to 70 characters")
@@ -65,6 +66,7 @@ struct MultipartForm: Sendable {
             parts.append(Part(name: name, filename: parameters["filename"], contentType: contentType, bytes: bytes))
         }
         do {
+            try Self.dryRun(body, boundary: boundary)
             try parser.execute(body)
         } catch {
             throw ServerError.invalidField(field: nil, message: "malformed multipart/form-data body")
@@ -74,6 +76,18 @@ struct MultipartForm: Sendable {
         if inPart { throw ServerError.invalidField(field: nil, message: "truncated multipart/form-data body") }
         guard !parts.isEmpty else { throw ServerError.invalidField(field: nil, message: "empty multipart/form-data body") }
         self.parts = parts
+    }
+
+    /// MultipartKit 4.7.1 looks every byte of a part's header names up in a 128-entry table and
+    /// traps on one of 0x80 or above, so a single request could end the server. This runs its
+    /// parser first over a copy with every such byte replaced by DEL (0x7F): DEL is not allowed
+    /// in a header name either, and equals no byte the parser compares against (CR, LF, '-',
+    /// ':', space, tab, the printable-ASCII boundary), so the copy takes the very same path and
+    /// throws a syntax error exactly where the real body would have trapped.
+    private static func dryRun(_ body: ByteBuffer, boundary: String) throws {
+        guard body.readableBytesView.contains(where: { $0 >= 0x80 }) else { return }
+        let masked = ByteBuffer(bytes: body.readableBytesView.lazy.map { $0 >= 0x80 ? 0x7F : $0 })
+        try MultipartParser(boundary: boundary).execute(masked)
     }
 
     /// `form-data; name="a"; filename="b.png"` -> ["name": "a", "filename": "b.png"].

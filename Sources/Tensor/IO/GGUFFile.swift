@@ -196,13 +196,14 @@ public final class GGUFFile: Sendable {
                 file: file, tensor: name, shape: [],
                 reason: "\(dimensionCount) dimensions; ggml allows at most \(maximumDimensions)")
         }
-        var ne: [Int] = []
-        for _ in 0..<dimensionCount {
-            let d = try cursor.read(UInt64.self)
-            guard let dimension = Int(exactly: d) else {
-                throw WeightError.badShape(file: file, tensor: name, shape: ne, reason: "dimension \(d) is too large")
-            }
-            ne.append(dimension)
+        var rawNE: [UInt64] = []
+        for _ in 0..<dimensionCount { rawNE.append(try cursor.read(UInt64.self)) }
+        let ne = rawNE.compactMap { Int(exactly: $0) }
+        guard ne.count == rawNE.count else {
+            // Not expressible as [Int]: the reason carries every dimension as stored.
+            throw WeightError.badShape(
+                file: file, tensor: name, shape: [],
+                reason: "ne \(rawNE) (ggml order) has a dimension of 2^63 or more (a negative size written as unsigned?)")
         }
         // ggml order (fastest first) -> PyTorch order (outermost first), once, here.
         let shape = Array(ne.reversed())

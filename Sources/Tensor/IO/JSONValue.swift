@@ -30,6 +30,26 @@ public enum JSONValue: Equatable, Sendable {
         return Int(text)
     }
 
+    /// The value as an integer of either sign, if it is a plain integer literal that fits in `Int`.
+    public var intValue: Int? {
+        guard case .number(let text) = self else { return nil }
+        let digits = text.hasPrefix("-") ? text.utf8.dropFirst() : text.utf8[...]
+        guard !digits.isEmpty, digits.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return nil }
+        return Int(text)
+    }
+
+    /// The value written back as compact JSON, for error messages that quote a bad field.
+    public var jsonText: String {
+        switch self {
+        case .object(let members): "{" + members.map { Self.quoted($0.key) + ":" + $0.value.jsonText }.joined(separator: ",") + "}"
+        case .array(let elements): "[" + elements.map(\.jsonText).joined(separator: ",") + "]"
+        case .string(let s): Self.quoted(s)
+        case .number(let text): text
+        case .bool(let b): b ? "true" : "false"
+        case .null: "null"
+        }
+    }
+
     /// The string, if this is a string.
     public var stringValue: String? {
         if case .string(let s) = self { return s }

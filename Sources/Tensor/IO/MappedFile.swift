@@ -9,17 +9,22 @@ public final class MappedFile: @unchecked Sendable {
     public let bytes: UnsafeRawBufferPointer
 
     /// Maps `path` read-only.
-    /// - Throws: `WeightError.cannotOpen` if the file cannot be opened or mapped.
+    /// - Throws: `WeightError.cannotOpen` if the file cannot be opened or mapped, or is not a
+    ///   regular file (a FIFO, device, socket or folder).
     public init(path: String) throws {
         self.path = path
-        let fd = open(path, O_RDONLY)
+        // O_NONBLOCK: a plain open of a FIFO waits for a writer, possibly forever; this way it
+        // returns at once and fstat below refuses it. Regular files ignore the flag.
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else { throw WeightError.cannotOpen(file: path, reason: String(cString: strerror(errno))) }
         defer { close(fd) }
         var info = stat()
         guard fstat(fd, &info) == 0 else {
             throw WeightError.cannotOpen(file: path, reason: String(cString: strerror(errno)))
         }
-        guard (info.st_mode & S_IFMT) == S_IFREG else { throw WeightError.cannotOpen(file: path, reason: "not a regular file") }
+        guard (info.st_mode & S_IFMT) == S_IFREG else {
+            throw WeightError.cannotOpen(file: path, reason: "not a regular file (\(Self.kind(mode: info.st_mode)))")
+        }
         let size = Int(info.st_size)
         if size == 0 {
             bytes = UnsafeRawBufferPointer(start: nil, count: 0)
@@ -41,6 +46,18 @@ public final class MappedFile: @unchecked Sendable {
     }
 
     private var ownsHeapCopy = false
+
+    /// What a non-regular file is, for the error message.
+    private static func kind(mode: mode_t) -> String {
+        switch mode & S_IFMT {
+        case S_IFIFO: "a FIFO"
+        case S_IFDIR: "a folder"
+        case S_IFCHR: "a character device"
+        case S_IFBLK: "a block device"
+        case S_IFSOCK: "a socket"
+        default: "mode \(String(mode, radix: 8))"
+        }
+    }
 
     /// Drops the resident pages that lie wholly inside `range` (bytes of the file) from this
     /// process's memory, after their contents were copied elsewhere (a packed weight). The

@@ -134,9 +134,14 @@ public final class SafetensorsFile: @unchecked Sendable {
             throw WeightError.badHeader(file: file, reason: "shape of tensor '\(tensor)' is not an array")
         }
         var shape: [Int] = []
-        for d in dims {
+        for (i, d) in dims.enumerated() {
             guard let n = d.nonNegativeInt else {
-                throw WeightError.badShape(file: file, tensor: tensor, shape: shape, reason: "dimension is not a non-negative integer")
+                // The whole shape as written, so the message shows what the file says.
+                let integers = dims.compactMap(\.intValue)
+                let written = integers.count == dims.count ? "" : " in \(JSONValue.array(dims).jsonText.prefix(200))"
+                throw WeightError.badShape(
+                    file: file, tensor: tensor, shape: integers.count == dims.count ? integers : [],
+                    reason: "dimension \(i) is \(d.jsonText.prefix(40))\(written), not a non-negative integer")
             }
             shape.append(n)
         }

@@ -9,6 +9,8 @@ public enum WeightError: Error, Equatable, CustomStringConvertible {
     case unsupportedVersion(file: String, version: Int)
     case badHeader(file: String, reason: String)
     case unsupportedDType(file: String, tensor: String, dtype: String)
+    /// A tensor a model reads as weights is stored in an integer or boolean type.
+    case notFloatingPoint(file: String, tensor: String, dtype: String)
     case badShape(file: String, tensor: String, shape: [Int], reason: String)
     case badOffsets(file: String, tensor: String, reason: String)
     case overlappingTensors(file: String, first: String, second: String)
@@ -26,6 +28,9 @@ public enum WeightError: Error, Equatable, CustomStringConvertible {
         case .unsupportedVersion(let file, let version): "\(file): unsupported format version \(version)"
         case .badHeader(let file, let reason): "\(file): malformed header: \(reason)"
         case .unsupportedDType(let file, let tensor, let dtype): "\(file): tensor '\(tensor)': unsupported dtype \(dtype)"
+        case .notFloatingPoint(let file, let tensor, let dtype):
+            "\(file): tensor '\(tensor)': dtype \(dtype) is not a floating-point type; weights must be F32, F16, BF16,"
+                + " F64 or a GGUF quantization"
         case .badShape(let file, let tensor, let shape, let reason):
             "\(file): tensor '\(tensor)': bad shape \(shape): \(reason)"
         case .badOffsets(let file, let tensor, let reason): "\(file): tensor '\(tensor)': bad data offsets: \(reason)"
