@@ -36,7 +36,7 @@ import Testing
     @Test func fifoAsTAESDIsRefused() throws {
         let fifo = try FIFOProbe(name: "taesd.safetensors")
         defer { fifo.remove() }
-        expectRefused(fifo) { _ = try StableDiffusionPipeline(taesd: fifo.path) }
+        expectRefused(fifo) { _ = try DiffusionPipeline(taesd: fifo.path) }
     }
 
     @Test func fifoAsDiffusersPartIsRefused() throws {
@@ -84,7 +84,7 @@ import Testing
                 try FileManager.default.copyItem(atPath: Self.builtIn.appendingPathComponent(config).path, toPath: folder + "/" + config)
             }
             #expect(throws: WeightError.notFloatingPoint(file: path, tensor: relabelled, dtype: "I16")) {
-                try StableDiffusionPipeline(model: path)
+                try DiffusionPipeline(model: path)
             }
         }
     }
