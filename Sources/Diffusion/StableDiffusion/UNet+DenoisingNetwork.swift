@@ -13,7 +13,7 @@ extension UNet: DenoisingNetwork {
         }
     }
 
-    public var acceptsControl: Bool { true }
+    public var acceptsControl: Bool { config.hasMiddleBlock }
 
     public func predict(_ x: Tensor, timesteps: [Float], conditioning: Conditioning, extras: NetworkExtras) throws -> Tensor {
         var input = x
