@@ -80,7 +80,14 @@ import Testing
 
             let health = try await Self.readUntilClosed(port: port, sending: "GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
             #expect(health.text.hasPrefix("HTTP/1.1 200"), "\(health.text)")
+            #expect(health.text.lowercased().contains("connection: close"))
             #expect(health.seconds < 60)  // closed after its answer, not left open
+
+            // One answer only: a request pipelined behind the health check is not served.
+            let pipelined = try await Self.readUntilClosed(
+                port: port, sending: "GET /health HTTP/1.1\r\nHost: x\r\n\r\nGET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(pipelined.text.components(separatedBy: "HTTP/1.1 ").count == 2, "\(pipelined.text)")
+            #expect(!pipelined.text.contains("\"object\":\"list\""))  // the model list's body
 
             let warnings = log.messages.filter { $0.contains("connection limit reached") }
             #expect(warnings.count == 1, "\(log.messages)")

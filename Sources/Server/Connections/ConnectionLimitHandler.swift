@@ -18,7 +18,9 @@ final class ConnectionLimitHandler: ChannelDuplexHandler, RemovableChannelHandle
     private enum State {
         case served
         case awaitingRequest
-        case passingHealthCheck
+        /// The health request is on its way to the router (`read` tells whether its end has
+        /// arrived: anything after it, a pipelined second request, is dropped).
+        case passingHealthCheck(read: Bool)
         case refusing
     }
 
@@ -49,7 +51,12 @@ final class ConnectionLimitHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch state {
-        case .served, .passingHealthCheck:
+        case .served:
+            context.fireChannelRead(data)
+        case .passingHealthCheck(read: true):
+            break
+        case .passingHealthCheck(read: false):
+            if case .end = unwrapInboundIn(data) { state = .passingHealthCheck(read: true) }
             context.fireChannelRead(data)
         case .refusing:
             // The rest of the refused request is read and dropped; closing with it unread would
@@ -58,7 +65,7 @@ final class ConnectionLimitHandler: ChannelDuplexHandler, RemovableChannelHandle
         case .awaitingRequest:
             guard case .head(let request) = unwrapInboundIn(data) else { return }
             if request.method == .get, Self.isHealthCheck(request.path) {
-                state = .passingHealthCheck
+                state = .passingHealthCheck(read: false)
                 context.fireChannelRead(data)
             } else {
                 state = .refusing
@@ -68,7 +75,7 @@ final class ConnectionLimitHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        guard state == .passingHealthCheck else {
+        guard case .passingHealthCheck = state else {
             context.write(data, promise: promise)
             return
         }

@@ -66,7 +66,7 @@ final class ConnectionLimiter: @unchecked Sendable {
             return refused
         }
         if let refused {
-            logger.notice("connections back under the limit of \(limit); \(refused) connections were turned away meanwhile")
+            logger.notice("connections back under the limit of \(limit); \(refused) connections over it were answered once and closed")
         }
     }
 }
