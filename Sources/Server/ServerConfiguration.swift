@@ -52,7 +52,8 @@ public struct ServerConfiguration: Sendable {
     /// How many such one-answer connections may be open beyond `maxConnections`; past both,
     /// new connections wait in the kernel's backlog until some close.
     public var connectionHeadroom = 64
-    /// How long a one-answer connection may take to send its request head.
+    /// How long a one-answer connection stays open unless it sends a health check (a refused
+    /// request has had its 503 by then).
     public var overflowDeadline: Duration = .seconds(1)
 
     public init() {}

@@ -7,8 +7,9 @@ import NIOHTTPTypes
 /// decoding. A connection the `ConnectionLimiter` serves passes through untouched. An overflow
 /// connection (the limit was full when it arrived) gets one answer and is closed: `GET /health`
 /// goes on to the router as usual; any other request is answered here with a 503 JSON error and
-/// `Retry-After`, without reaching the router. An overflow connection that sends no complete
-/// request head within `overflowDeadline` is closed.
+/// `Retry-After`, without reaching the router. An overflow connection is closed at
+/// `overflowDeadline` unless it has sent a health check by then (which is then answered as any
+/// request is, under the idle timeout).
 final class ConnectionLimitHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -29,6 +30,7 @@ final class ConnectionLimitHandler: ChannelDuplexHandler, RemovableChannelHandle
     private let retryAfterSeconds: Int
     private var state = State.served
     private var admission: ConnectionLimiter.Admission?
+    private var deadline: Scheduled<Void>?
 
     init(limiter: ConnectionLimiter, overflowDeadline: TimeAmount, retryAfterSeconds: Int) {
         self.limiter = limiter
@@ -46,7 +48,7 @@ final class ConnectionLimitHandler: ChannelDuplexHandler, RemovableChannelHandle
         guard admission == .overflow else { return }
         state = .awaitingRequest
         let channel = context.channel
-        context.eventLoop.scheduleTask(in: overflowDeadline) { channel.close(promise: nil) }
+        deadline = context.eventLoop.scheduleTask(in: overflowDeadline) { channel.close(promise: nil) }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -65,6 +67,8 @@ final class ConnectionLimitHandler: ChannelDuplexHandler, RemovableChannelHandle
         case .awaitingRequest:
             guard case .head(let request) = unwrapInboundIn(data) else { return }
             if request.method == .get, Self.isHealthCheck(request.path) {
+                // A slow answer (a starved event loop) must not be cut at the deadline.
+                deadline?.cancel()
                 state = .passingHealthCheck(read: false)
                 context.fireChannelRead(data)
             } else {
