@@ -1,4 +1,5 @@
 import Foundation
+import Tensor
 import Testing
 
 @testable import Diffusion
@@ -50,6 +51,21 @@ import Testing
         #expect(back.shape == [1, 3, 1, 2])
         #expect(abs(back[0, 0, 0, 1] - 1) < 1e-6)
     }
-}
 
-import Tensor
+    /// The chunk-layout check refuses no file libpng would read: every cut of a valid picture
+    /// (with text and several rows of noise) is accepted or refused exactly as by libpng alone.
+    @Test func everyCutIsJudgedAsLibpngJudgesIt() throws {
+        var state: UInt32 = 7
+        let pixels = (0..<(40 * 30 * 3)).map { _ -> UInt8 in
+            state = state &* 1_664_525 &+ 1_013_904_223
+            return UInt8(truncatingIfNeeded: state >> 24)
+        }
+        let bytes = PNG.encode(RGBImage(width: 40, height: 30, pixels: pixels), text: [("parameters", "cut test")])
+        for length in 9...bytes.count {
+            let cut = Array(bytes.prefix(length))
+            let alone = (try? PNG.decodeWithLibpng(cut, maxPixels: 1 << 20)) != nil
+            let checked = (try? PNG.decode(cut, maxPixels: 1 << 20)) != nil
+            #expect(alone == checked, "cut at \(length) of \(bytes.count): libpng \(alone), with the check \(checked)")
+        }
+    }
+}

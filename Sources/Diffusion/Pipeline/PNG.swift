@@ -65,6 +65,32 @@ public enum PNG {
     /// their pixels are allocated.
     public static func decode(_ data: [UInt8], maxPixels: Int = 64 << 20) throws -> RGBImage {
         guard data.count > 8, Array(data.prefix(8)) == signature else { throw DecodeError.notAPNG }
+        try checkChunkLayout(data)
+        return try decodeWithLibpng(data, maxPixels: maxPixels)
+    }
+
+    /// Every chunk's data up to IEND must lie within `data`. libpng (1.6.39) allocates and
+    /// zero-fills a buffer of a chunk's declared length before reading it, so 126 bytes declaring
+    /// a 2 GB tEXt chunk cost 2 GB of resident memory before failing with "read beyond end of
+    /// data". Such a file can never decode, so refusing it first changes no answer but its cost
+    /// (a test checks every cut of a valid file against libpng alone).
+    static func checkChunkLayout(_ data: [UInt8]) throws {
+        var offset = 8  // after the signature
+        while offset + 8 <= data.count {
+            let length = data[offset..<offset + 4].reduce(0) { $0 << 8 | Int($1) }
+            let type = String(decoding: data[offset + 4..<offset + 8], as: UTF8.self)
+            // The data must be there (libpng tolerates a missing final CRC, so this does too).
+            guard length <= data.count - offset - 8 else {
+                throw DecodeError.invalid(
+                    "truncated or corrupt: chunk '\(type.prefix(4))' at byte \(offset) declares \(length) bytes, \(data.count - offset - 8) remain")
+            }
+            if type == "IEND" { return }
+            offset += 12 + length
+        }
+    }
+
+    /// `decode` without the chunk-layout check.
+    static func decodeWithLibpng(_ data: [UInt8], maxPixels: Int) throws -> RGBImage {
         var image = png_image()
         image.version = png_uint_32(PNG_IMAGE_VERSION)
         let begun = data.withUnsafeBytes { png_image_begin_read_from_memory(&image, $0.baseAddress, $0.count) }
