@@ -47,8 +47,6 @@ public protocol DenoisingNetwork: Sendable {
     var spatialMultiple: Int { get }
     /// What the network needs from an edited picture.
     var imageConditioning: ImageConditioning { get }
-    /// Whether `extras.control` is taken.
-    var acceptsControl: Bool { get }
 
     /// - Parameters:
     ///   - x: latents [B, C, h, w].

@@ -13,8 +13,6 @@ extension UNet: DenoisingNetwork {
         }
     }
 
-    public var acceptsControl: Bool { config.hasMiddleBlock }
-
     public func predict(_ x: Tensor, timesteps: [Float], conditioning: Conditioning, extras: NetworkExtras) throws -> Tensor {
         var input = x
         if let extra = extras.concatenatedChannels {
