@@ -1,14 +1,11 @@
 import Diffusion
 import Tensor
 
-/// What the server needs from a model: its name and native size, and a synchronous, CPU-bound
-/// generation that reports every step (throwing from `progress` stops it). The real conformer is
+/// What the server needs from a model: its name, and a synchronous, CPU-bound generation that reports every step (throwing from `progress` stops it). The real conformer is
 /// `DiffusionPipeline`; tests use fakes that block, fail or count.
 public protocol ImageGenerating: Sendable {
     /// A short model name for `/v1/models` and logs.
     var modelName: String { get }
-    /// The size used when a request gives none (512 SD 1.x, 768 SD 2.x v, 1024 SDXL).
-    var nativeSize: Int { get }
     /// Runs one request; image i uses seed `options.seed + i`.
     func generate(
         _ options: GenerationOptions, limits: GenerationOptions.Limits,

@@ -2,7 +2,6 @@ import Diffusion
 import Foundation
 import Hummingbird
 import NIOCore
-import Tensor
 
 // The single place where errors become HTTP responses: library errors, decoding errors,
 // Hummingbird's own errors and `ServerError`, all in OpenAI's error shape.
@@ -22,9 +21,6 @@ extension ServerError {
             self = .cancelled("the generation was cancelled")
         case let error as DecodingError:
             self = ServerError.decoding(error)
-        case let error as WeightError:
-            // A model of --model-dir that fails its first load: the operator's file, named.
-            self = .internalError("the model could not be loaded: \(error)")
         case let error as any HTTPResponseError:
             switch error.status.code {
             case 404: self = .notFound("the requested endpoint was not found")

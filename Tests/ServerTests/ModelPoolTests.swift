@@ -99,8 +99,9 @@ import Testing
     @Test func aFailedLoadLeavesTheModelUnloadedAndIsTriedAgain() throws {
         let loader = CountingLoader(failing: ["c"])
         let p = pool(loader)
-        #expect(throws: WeightError.badHeader(file: "c", reason: "broken on purpose")) { try p.withModel("c") { _ in } }
-        #expect(throws: WeightError.self) { try p.withModel("c") { _ in } }
+        let refused = ServerError.internalError("the model 'c' could not be loaded (the server log says why)")
+        #expect(throws: refused) { try p.withModel("c") { _ in } }
+        #expect(throws: refused) { try p.withModel("c") { _ in } }
         #expect(loader.count("c") == 2 && loaded(p).isEmpty)
         try p.withModel("a") { _ in }
         #expect(loaded(p) == ["a"])

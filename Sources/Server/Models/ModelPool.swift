@@ -89,8 +89,9 @@ public final class ModelPool: @unchecked Sendable {
 
     /// Runs `body` with model `name` loaded (loading it first if needed), which stays loaded
     /// until `body` returns.
-    /// - Throws: the loader's error (the model stays unloaded; a later request tries again), or
-    ///   `body`'s.
+    /// - Throws: `ServerError.internalError` naming the model when it fails to load (the model
+    ///   stays unloaded and a later request tries again; the log has the loader's error, which
+    ///   names files the client has no business seeing), or `body`'s error.
     public func withModel<T>(_ name: String, _ body: (any ImageGenerating) throws -> T) throws -> T {
         let generator = try acquire(name)
         defer { release(name) }
@@ -121,7 +122,7 @@ public final class ModelPool: @unchecked Sendable {
             condition.broadcast()
             condition.unlock()
             logger.error("model \(name) failed to load: \(error)")
-            throw error
+            throw ServerError.internalError("the model '\(name)' could not be loaded (the server log says why)")
         }
         logger.info("model \(name) loaded in \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
         condition.lock()
