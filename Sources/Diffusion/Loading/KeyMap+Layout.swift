@@ -19,28 +19,42 @@ extension KeyMap {
         public var upAttentions: [Bool]
         /// Number of VAE decoder levels (`decoder.up_blocks.*`).
         public var vaeUpLevels: Int
+        /// Number of a ControlNet's hint-encoder blocks between its first and last convolution
+        /// (`controlnet_cond_embedding.blocks.*`, 6 in every released ControlNet).
+        public var hintBlocks: Int
 
         /// A layout with explicit counts.
-        public init(downResnets: [Int], downsamplers: [Bool], upResnets: [Int], upAttentions: [Bool], vaeUpLevels: Int) {
+        public init(
+            downResnets: [Int], downsamplers: [Bool], upResnets: [Int], upAttentions: [Bool], vaeUpLevels: Int, hintBlocks: Int = 0
+        ) {
             self.downResnets = downResnets
             self.downsamplers = downsamplers
             self.upResnets = upResnets
             self.upAttentions = upAttentions
             self.vaeUpLevels = vaeUpLevels
+            self.hintBlocks = hintBlocks
         }
 
-        /// The counts found among `names` (diffusers names qualified by `unet/` and `vae/`).
+        /// The counts found among `names` (diffusers names qualified by `unet/`, `controlnet/` and
+        /// `vae/`; a ControlNet's encoder is numbered as the UNet's).
         public init(inferringFrom names: some Sequence<String>) {
             // Flags are counted as 0/1 so one helper grows every array.
             var downResnets: [Int] = [], downsamplers: [Int] = [], upResnets: [Int] = [], upAttentions: [Int] = []
-            var vaeUpLevels = 0
+            var vaeUpLevels = 0, hintBlocks = 0
             // Grows `array` to hold index `i` and raises element i to at least `value`.
             func raise(_ array: inout [Int], _ i: Int, to value: Int, empty: Int) {
                 while array.count <= i { array.append(empty) }
                 array[i] = max(array[i], value)
             }
             for name in names {
-                let s = Substring(name)
+                var s = Substring(name)
+                if let (_, rest) = KeyMap.match("controlnet/", s) {
+                    if let (n, _) = KeyMap.match("controlnet_cond_embedding.blocks.#.", rest) {
+                        hintBlocks = max(hintBlocks, n[0] + 1)
+                        continue
+                    }
+                    s = Substring("unet/" + rest)
+                }
                 if let (n, _) = KeyMap.match("unet/down_blocks.#.resnets.#.", s) {
                     raise(&downResnets, n[0], to: n[1] + 1, empty: 0)
                 } else if let (n, _) = KeyMap.match("unet/down_blocks.#.downsamplers.", s) {
@@ -55,7 +69,7 @@ extension KeyMap {
             }
             self.init(
                 downResnets: downResnets, downsamplers: downsamplers.map { $0 > 0 }, upResnets: upResnets,
-                upAttentions: upAttentions.map { $0 > 0 }, vaeUpLevels: vaeUpLevels)
+                upAttentions: upAttentions.map { $0 > 0 }, vaeUpLevels: vaeUpLevels, hintBlocks: hintBlocks)
         }
 
         /// LDM `input_blocks` index of res block `index` of down level `level`.

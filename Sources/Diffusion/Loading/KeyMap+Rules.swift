@@ -5,9 +5,10 @@ extension KeyMap {
     /// Order matters: the first rule whose pattern matches wins, so specific patterns come before
     /// the catch-all of their part (`unet/` -> `model.diffusion_model.`). `#` is a block number.
     static let rules: [Rule] =
-        diffusersUNet + diffusersVAE + diffusersTextEncoders + singleFileTextEncoders
+        diffusersUNet + diffusersControlNet + diffusersVAE + diffusersTextEncoders + singleFileTextEncoders
 
     private static let unet = "model.diffusion_model."
+    private static let controlNet = "control_model."
     private static let vae = "first_stage_model."
 
     // MARK: diffusers UNet (`unet/`)
@@ -24,23 +25,7 @@ extension KeyMap {
 
     /// Transformer internals (`norm`, `proj_in`, `transformer_blocks.K.*`, `proj_out`) have the
     /// same names in both layouts, so attention blocks only change their prefix.
-    private static let diffusersUNet: [Rule] = [
-        Rule("unet/conv_in.", unet + "input_blocks.0.0."),
-        Rule("unet/time_embedding.linear_1.", unet + "time_embed.0."),
-        Rule("unet/time_embedding.linear_2.", unet + "time_embed.2."),
-        Rule("unet/add_embedding.linear_1.", unet + "label_emb.0.0."),  // SDXL
-        Rule("unet/add_embedding.linear_2.", unet + "label_emb.0.2."),
-        Rule("unet/down_blocks.#.resnets.#.", then: unetResBlock) { n, l in
-            unet + "input_blocks.\(l.inputBlock(level: n[0], index: n[1])).0."
-        },
-        Rule("unet/down_blocks.#.attentions.#.") { n, l in
-            unet + "input_blocks.\(l.inputBlock(level: n[0], index: n[1])).1."
-        },
-        Rule("unet/down_blocks.#.downsamplers.0.conv.") { n, l in
-            unet + "input_blocks.\(l.downsamplerBlock(level: n[0])).0.op."
-        },
-        Rule("unet/mid_block.resnets.#.", then: unetResBlock) { n, _ in unet + "middle_block.\(2 * n[0])." },
-        Rule("unet/mid_block.attentions.0.", unet + "middle_block.1."),
+    private static let diffusersUNet: [Rule] = diffusersUNetEncoder(from: "unet/", to: unet) + [
         Rule("unet/up_blocks.#.resnets.#.", then: unetResBlock) { n, l in
             unet + "output_blocks.\(l.outputBlock(level: n[0], index: n[1])).0."
         },
@@ -55,6 +40,43 @@ extension KeyMap {
         Rule("unet/conv_out.", unet + "out.2."),
         Rule("unet/", unet),
     ]
+
+    /// The UNet's first half (conv_in, embeddings, down blocks, mid block) under `source`, in LDM
+    /// names under `target`: the UNet's and a ControlNet's, which copies it.
+    private static func diffusersUNetEncoder(from source: String, to target: String) -> [Rule] {
+        [
+            Rule(source + "conv_in.", target + "input_blocks.0.0."),
+            Rule(source + "time_embedding.linear_1.", target + "time_embed.0."),
+            Rule(source + "time_embedding.linear_2.", target + "time_embed.2."),
+            Rule(source + "add_embedding.linear_1.", target + "label_emb.0.0."),  // SDXL
+            Rule(source + "add_embedding.linear_2.", target + "label_emb.0.2."),
+            Rule(source + "down_blocks.#.resnets.#.", then: unetResBlock) { n, l in
+                target + "input_blocks.\(l.inputBlock(level: n[0], index: n[1])).0."
+            },
+            Rule(source + "down_blocks.#.attentions.#.") { n, l in
+                target + "input_blocks.\(l.inputBlock(level: n[0], index: n[1])).1."
+            },
+            Rule(source + "down_blocks.#.downsamplers.0.conv.") { n, l in
+                target + "input_blocks.\(l.downsamplerBlock(level: n[0])).0.op."
+            },
+            Rule(source + "mid_block.resnets.#.", then: unetResBlock) { n, _ in target + "middle_block.\(2 * n[0])." },
+            Rule(source + "mid_block.attentions.0.", target + "middle_block.1."),
+        ]
+    }
+
+    // MARK: diffusers ControlNet (`controlnet/`)
+
+    /// diffusers `ControlNetModel` -> ControlLDM `ControlNet` (`control_model.*`): the encoder copy
+    /// as the UNet's; the hint encoder's convolutions sit at the even indices of LDM's
+    /// `input_hint_block` (SiLU between them); one zero conv per input block and one after the
+    /// middle block.
+    private static let diffusersControlNet: [Rule] = [
+        Rule("controlnet/controlnet_cond_embedding.conv_in.", controlNet + "input_hint_block.0."),
+        Rule("controlnet/controlnet_cond_embedding.blocks.#.") { n, _ in controlNet + "input_hint_block.\(2 * (n[0] + 1))." },
+        Rule("controlnet/controlnet_cond_embedding.conv_out.") { _, l in controlNet + "input_hint_block.\(2 * (l.hintBlocks + 1))." },
+        Rule("controlnet/controlnet_down_blocks.#.") { n, _ in controlNet + "zero_convs.\(n[0]).0." },
+        Rule("controlnet/controlnet_mid_block.", controlNet + "middle_block_out.0."),
+    ] + diffusersUNetEncoder(from: "controlnet/", to: controlNet) + [Rule("controlnet/", controlNet)]
 
     // MARK: diffusers VAE (`vae/`)
 

@@ -18,10 +18,11 @@ public struct NetworkExtras: Sendable {
     /// Channels concatenated to the latent input ([1, C', h, w]; the inpainting UNet's mask and
     /// masked-picture latent), the same for every batch item.
     public var concatenatedChannels: Tensor?
-    /// ControlNet residuals, batched as the latent is.
-    public var control: ControlResiduals?
+    /// A ControlNet steering the network, run on the same inputs at every evaluation it is
+    /// active for.
+    public var control: ControlSignal?
 
-    public init(concatenatedChannels: Tensor? = nil, control: ControlResiduals? = nil) {
+    public init(concatenatedChannels: Tensor? = nil, control: ControlSignal? = nil) {
         self.concatenatedChannels = concatenatedChannels
         self.control = control
     }

@@ -16,6 +16,8 @@ public struct ModelComponents: Sendable {
     public let nativeSize: Int
     /// Which Align-Your-Steps table the `ays` schedule uses.
     public let alignYourSteps: AYSSchedule.Variant
+    /// The ControlNet that steers the network when a request gives a control picture.
+    public var controlNet: ControlNet?
 
     public init(
         checkpoint: Checkpoint, conditioner: any TextConditioner, network: any DenoisingNetwork, codec: any LatentCodec,
@@ -35,10 +37,15 @@ public struct ModelComponents: Sendable {
 
     /// The parts for an opened checkpoint, chosen by its detected family; strict: every weight
     /// must be used.
-    /// - Throws: `WeightError` for missing, mis-shaped or unused tensors (naming file and tensor).
-    public static func load(_ checkpoint: Checkpoint, tokenizer: CLIPTokenizer, fastDecoder: TAESDDecoder? = nil) throws -> ModelComponents {
+    /// - Parameter controlNet: a ControlNet file or folder for this model (`ControlNet.load`).
+    /// - Throws: `WeightError` for missing, mis-shaped or unused tensors (naming file and tensor),
+    ///   `ControlNetError.doesNotFit` for a ControlNet made for another architecture.
+    public static func load(
+        _ checkpoint: Checkpoint, tokenizer: CLIPTokenizer, fastDecoder: TAESDDecoder? = nil, controlNet: String? = nil
+    ) throws -> ModelComponents {
         switch checkpoint.family.architecture {
-        case .sd1, .sd2, .sdxl: try StableDiffusionComponents.load(checkpoint, tokenizer: tokenizer, fastDecoder: fastDecoder)
+        case .sd1, .sd2, .sdxl:
+            try StableDiffusionComponents.load(checkpoint, tokenizer: tokenizer, fastDecoder: fastDecoder, controlNet: controlNet)
         }
     }
 }

@@ -37,17 +37,22 @@ public final class DiffusionPipeline: @unchecked Sendable {
 
     /// Builds the parts of an opened checkpoint (chosen by its detected family); strict: every
     /// weight must be used.
-    public convenience init(checkpoint: Checkpoint, tokenizer: CLIPTokenizer, taesd: TAESDDecoder? = nil, name: String) throws {
-        self.init(components: try ModelComponents.load(checkpoint, tokenizer: tokenizer, fastDecoder: taesd), name: name)
+    public convenience init(
+        checkpoint: Checkpoint, tokenizer: CLIPTokenizer, taesd: TAESDDecoder? = nil, controlNet: String? = nil, name: String
+    ) throws {
+        self.init(
+            components: try ModelComponents.load(checkpoint, tokenizer: tokenizer, fastDecoder: taesd, controlNet: controlNet), name: name)
     }
 
     /// Loads `model` (a .safetensors or .gguf file, or a diffusers folder; nil = the built-in
     /// tiny-shapes model) with an optional separate VAE file and an optional TAESD decoder
-    /// (madebyollin/taesd `diffusion_pytorch_model.safetensors`, `decoder.layers.N` names).
+    /// (madebyollin/taesd `diffusion_pytorch_model.safetensors`, `decoder.layers.N` names), and
+    /// an optional ControlNet (`ControlNet.load`).
     /// - Throws: `WeightError` for unreadable, malformed or mismatched weights (naming file and
-    ///   tensor), `TokenizerError` for a bad vocabulary.
+    ///   tensor), `TokenizerError` for a bad vocabulary, `ControlNetError` for a ControlNet of
+    ///   another architecture.
     public convenience init(
-        model: String? = nil, vae: String? = nil, taesd: String? = nil, prediction: PredictionType? = nil
+        model: String? = nil, vae: String? = nil, taesd: String? = nil, prediction: PredictionType? = nil, controlNet: String? = nil
     ) throws {
         let path = try model ?? BuiltInModel.checkpointPath()
         let checkpoint = try Checkpoint(path: path, vaePath: vae, predictionType: prediction)
@@ -61,7 +66,7 @@ public final class DiffusionPipeline: @unchecked Sendable {
             return decoder
         }
         try self.init(
-            checkpoint: checkpoint, tokenizer: tokenizer, taesd: fastDecoder,
+            checkpoint: checkpoint, tokenizer: tokenizer, taesd: fastDecoder, controlNet: controlNet,
             name: model.map { ($0 as NSString).lastPathComponent } ?? "tiny-shapes")
     }
 
@@ -145,6 +150,19 @@ public final class DiffusionPipeline: @unchecked Sendable {
             extras.concatenatedChannels = maskAndMaskedLatent(image: grey, mask: full, latentMask: nil)
         }
 
+        if let picture = options.controlImage {
+            guard let controlNet = components.controlNet else {
+                throw GenerationError.invalidOption(
+                    field: "control_image", reason: "cannot be used: no ControlNet is loaded for model '\(modelName)' (see --control-net)")
+            }
+            var control = picture.resized(width: width, height: height)
+            if options.cannyPreprocessing { throw GenerationError.unsupported("TODO-CANNY") }
+            let pixels = padded(control, toWidth: latentWidth * down, height: latentHeight * down)
+            extras.control = ControlSignal(
+                controlNet: controlNet, hint: controlNet.encodeHint(pixels.unitTensor()), strength: options.controlStrength,
+                start: options.controlStart, end: options.controlEnd, stepCount: sigmas.count - 1)
+        }
+
         let predictor = GuidedNoisePredictor(network: network, cond: cond, uncond: uncond, scale: options.cfgScale, extras: extras)
         // A network that takes no mask inpaints by blending the kept region back every step.
         let blend = extras.concatenatedChannels == nil ? zip(latentMask, initLatent) : nil
@@ -154,7 +172,9 @@ public final class DiffusionPipeline: @unchecked Sendable {
             var rng = options.rng.makeSource(seed: seed)
             let noise = rng.normal(shape: latentShape)
             let x = initLatent.map { Tensor.weightedSum((1, $0), (sigmas[0], noise)) } ?? Tensor.weightedSum((sigmas[0], noise))
-            let report: (SamplerStep) throws -> Void = { step in
+            extras.control?.step = 0
+            let report: (SamplerStep) throws -> Void = { [control = extras.control] step in
+                control?.step = step.index + 1
                 try progress(
                     GenerationProgress(
                         imageIndex: index, imageCount: options.count, step: step.index, stepCount: step.count,
@@ -243,6 +263,12 @@ public final class DiffusionPipeline: @unchecked Sendable {
         ]
         if let clipSkip = o.clipSkip { fields.append("Clip skip: \(clipSkip)") }
         if o.initImage != nil { fields.append("Denoising strength: \(o.strength)") }
+        if o.controlImage != nil, let controlNet = components.controlNet {
+            fields.append("ControlNet: \((controlNet.source as NSString).lastPathComponent)")
+            fields.append("Control strength: \(o.controlStrength)")
+            if o.controlStart != 0 || o.controlEnd != 1 { fields.append("Control steps: \(o.controlStart)-\(o.controlEnd)") }
+            if o.cannyPreprocessing { fields.append("Control preprocessor: canny") }
+        }
         lines.append(fields.joined(separator: ", "))
         return lines.joined(separator: "\n")
     }

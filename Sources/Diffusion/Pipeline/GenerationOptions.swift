@@ -33,6 +33,17 @@ public struct GenerationOptions: Sendable {
     public var strength: Float = 0.75
     /// Decode (and encode) the VAE in overlapping tiles to bound memory on large pictures.
     public var vaeTiling = false
+    /// The picture that steers the model's ControlNet (edges, depth, pose), resized to the output
+    /// size; nil runs without the ControlNet.
+    public var controlImage: RGBImage?
+    /// How strongly the ControlNet steers (its residuals' factor; sd-api-server's default 0.9).
+    public var controlStrength: Float = 0.9
+    /// The fractions of the steps between which the ControlNet steers (diffusers'
+    /// `control_guidance_start` / `_end`; A1111's guidance start / end).
+    public var controlStart: Float = 0
+    public var controlEnd: Float = 1
+    /// Turn the control picture into Canny edges first (sd-api-server's `apply_canny_preprocessor`).
+    public var cannyPreprocessing = false
 
     public init(prompt: String) { self.prompt = prompt }
 
@@ -73,6 +84,16 @@ public struct GenerationOptions: Sendable {
         if let clipSkip { guard clipSkip >= 1 && clipSkip <= 12 else { throw fail("clip_skip", "must be between 1 and 12, got \(clipSkip)") } }
         if let eta { guard eta.isFinite && eta >= 0 && eta <= 10 else { throw fail("eta", "must be between 0 and 10, got \(eta)") } }
         if mask != nil && initImage == nil { throw fail("mask", "needs an init image") }
+        guard controlStrength.isFinite && controlStrength >= 0 && controlStrength <= 10 else {
+            throw fail("control_strength", "must be between 0 and 10, got \(controlStrength)")
+        }
+        guard controlStart.isFinite && controlStart >= 0 && controlStart <= 1 else {
+            throw fail("control_start", "must be between 0 and 1, got \(controlStart)")
+        }
+        guard controlEnd.isFinite && controlEnd >= controlStart && controlEnd <= 1 else {
+            throw fail("control_end", "must be between control_start (\(controlStart)) and 1, got \(controlEnd)")
+        }
+        if cannyPreprocessing && controlImage == nil { throw fail("control_image", "is missing: apply_canny_preprocessor needs one") }
     }
 }
 

@@ -28,11 +28,17 @@ public struct GenerationRequest: Sendable {
     public var initImage: RGBImage?
     public var mask: RGBImage?
     public var vaeTiling: Bool?
+    public var controlImage: RGBImage?
+    public var controlStrength: Float?
+    public var controlStart: Float?
+    public var controlEnd: Float?
+    public var applyCannyPreprocessor: Bool?
 
     public init(prompt: String? = nil) { self.prompt = prompt }
 
     /// The library options for this request, validated.
-    /// Defaults: sd-api-server's (seed 42, euler_a, 20 steps, cfg 7, strength 0.75, n 1); no size
+    /// Defaults: sd-api-server's (seed 42, euler_a, 20 steps, cfg 7, strength 0.75, n 1, control
+    /// strength 0.9); no size
     /// (or `auto`) leaves width and height nil, the model's native size.
     /// - Parameter randomSeed: draws the seed for a negative `seed`.
     /// - Throws: `GenerationError.invalidOption` naming the wire field.
@@ -76,6 +82,11 @@ public struct GenerationRequest: Sendable {
         }
         options.initImage = initImage
         options.mask = mask
+        options.controlImage = controlImage
+        options.controlStrength = controlStrength ?? options.controlStrength
+        options.controlStart = controlStart ?? options.controlStart
+        options.controlEnd = controlEnd ?? options.controlEnd
+        options.cannyPreprocessing = applyCannyPreprocessor ?? false
         try options.validate(limits: limits)
         return options
     }

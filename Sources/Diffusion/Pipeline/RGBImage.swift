@@ -31,6 +31,17 @@ public struct RGBImage: Sendable, Equatable {
         self.init(width: width, height: height, pixels: pixels)
     }
 
+    /// The picture as a ControlNet's control input [1, 3, H, W] in [0, 1] (value / 255, as
+    /// diffusers' control-image processor).
+    public func unitTensor() -> Tensor {
+        let plane = width * height
+        var values = [Float](repeating: 0, count: plane * 3)
+        for i in 0..<plane {
+            for c in 0..<3 { values[c * plane + i] = Float(pixels[i * 3 + c]) / 255 }
+        }
+        return Tensor(shape: [1, 3, height, width], values: values)
+    }
+
     /// The picture as an encoder input [1, 3, H, W] in [-1, 1] (value / 255 * 2 - 1).
     public func tensor() -> Tensor {
         let plane = width * height

@@ -4,7 +4,9 @@ import Tensor
 /// Builds the parts of an SD 1.x, 2.x or XL checkpoint: CLIP conditioner(s), the UNet, the KL VAE
 /// codec and the eps or v parameterization over SD's scaled-linear sigma table.
 enum StableDiffusionComponents {
-    static func load(_ checkpoint: Checkpoint, tokenizer: CLIPTokenizer, fastDecoder: TAESDDecoder?) throws -> ModelComponents {
+    static func load(
+        _ checkpoint: Checkpoint, tokenizer: CLIPTokenizer, fastDecoder: TAESDDecoder?, controlNet controlNetPath: String?
+    ) throws -> ModelComponents {
         let root = checkpoint.index.weights()
         let config = checkpoint.config
         let architecture = checkpoint.family.architecture
@@ -28,6 +30,7 @@ enum StableDiffusionComponents {
         let unet = try UNet(unetWeights, config: unetConfig)
         let vae = try AutoencoderKL(root["first_stage_model"], groups: config.vaeNormGroups ?? 32)
         try checkpoint.checkAllConsumed()
+        let controlNet = try controlNetPath.map { try ControlNet.load(path: $0, for: unetConfig) }
 
         let table = SigmaTable.stableDiffusion
         let parameterization: any Parameterization =
@@ -35,10 +38,12 @@ enum StableDiffusionComponents {
             case .epsilon: EpsilonParameterization(table: table)
             case .v: VParameterization(table: table)
             }
-        return ModelComponents(
+        var components = ModelComponents(
             checkpoint: checkpoint, conditioner: conditioner, network: unet,
             codec: VAELatentCodec(vae: vae, scale: LatentScale(scalingFactor: checkpoint.vaeScalingFactor), fastDecoder: fastDecoder),
             parameterization: parameterization, nativeSize: checkpoint.resolution,
             alignYourSteps: architecture == .sdxl ? .sdxl : .sd15)
+        components.controlNet = controlNet
+        return components
     }
 }

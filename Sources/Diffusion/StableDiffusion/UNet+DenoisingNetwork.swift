@@ -20,6 +20,8 @@ extension UNet: DenoisingNetwork {
             let repeated = batch == 1 ? extra : Tensor.concat(Array(repeating: extra, count: batch), axis: 0)  // [B, C', h, w]
             input = Tensor.concat([x, repeated], axis: 1)  // [B, C + C', h, w]
         }
-        return self(input, timesteps: timesteps, context: conditioning.context, added: conditioning.added, control: extras.control)
+        // The ControlNet reads the latent alone, as diffusers' ControlNet inpainting pipeline does.
+        let residuals = extras.control?.residuals(x, timesteps: timesteps, conditioning: conditioning)
+        return self(input, timesteps: timesteps, context: conditioning.context, added: conditioning.added, control: residuals)
     }
 }

@@ -9,17 +9,8 @@ extension UNet {
     /// Follows the channel count through every block, skip concatenation included.
     /// - Throws: `WeightError.shapeMismatch` naming the first tensor that does not fit.
     func checkChannelFlow(_ w: Weights) throws {
-        let embedding = timeEmbedding.linear2.outFeatures
-        if let labelEmbedding, labelEmbedding.linear2.outFeatures != embedding {
-            throw mismatch(w, "label_emb.0.2.weight", embedding, labelEmbedding.linear2.outFeatures)
-        }
-        var channels = config.inChannels
-        var skips: [Int] = []
-        for (n, block) in inputBlocks.enumerated() {
-            channels = try block.checkChannels(channels, embedding: embedding, w["input_blocks"][n])
-            skips.append(channels)
-        }
-        if let middleBlock { channels = try middleBlock.checkChannels(channels, embedding: embedding, w["middle_block"]) }
+        let embedding = encoder.embeddingWidth
+        var (skips, channels) = try encoder.checkChannelFlow(w, inChannels: config.inChannels)
         for (n, block) in outputBlocks.enumerated() {
             guard let skip = skips.popLast() else { throw mismatch(w, "output_blocks.\(n)", 0, 0) }
             channels = try block.checkChannels(channels + skip, embedding: embedding, w["output_blocks"][n])

@@ -9,10 +9,7 @@ import Tensor
 public struct UNet: Sendable {
     /// The geometry the UNet was built with.
     public let config: UNetConfig
-    let timeEmbedding: TimestepEmbedding  // time_embed.{0,2}
-    let labelEmbedding: TimestepEmbedding?  // label_emb.0.{0,2}: SDXL's added conditioning
-    let inputBlocks: [UNetBlock]  // input_blocks.N
-    let middleBlock: UNetBlock?  // middle_block
+    let encoder: UNetEncoder  // time_embed, label_emb, input_blocks, middle_block
     let outputBlocks: [UNetBlock]  // output_blocks.N
     let outNorm: GroupNorm  // out.0   (out.1 is SiLU)
     let outConv: Conv2d  // out.2
@@ -22,53 +19,19 @@ public struct UNet: Sendable {
     public init(_ w: Weights, config: UNetConfig) throws {
         self.config = config
         let groups = config.normGroups
-        func transformer(_ b: Weights, depth: Int) throws -> UNetBlock.Layer {
-            .transformer(try SpatialTransformer(b, depth: depth, heads: config.attention, groups: groups))
-        }
-
-        timeEmbedding = try TimestepEmbedding(w["time_embed"])
-        labelEmbedding = config.addedConditionChannels != nil ? try TimestepEmbedding(w["label_emb.0"]) : nil
-
-        // LDM's block numbering (`UNetModel.__init__`): input_blocks.0 is the input conv; per level,
-        // resBlocksPerLevel blocks [ResBlock, SpatialTransformer?], then a [Downsample] block after
-        // every level but the last.
-        let input = w["input_blocks"]
-        var blocks = [UNetBlock(layers: [.convolution(try Conv2d(input[0]["0"], padding: 1))])]
-        for level in 0..<config.levelCount {
-            for depth in config.inputTransformerDepths[level] {
-                let b = input[blocks.count]
-                var layers: [UNetBlock.Layer] = [.res(try ResBlock(b["0"], groups: groups))]
-                if depth > 0 { layers.append(try transformer(b["1"], depth: depth)) }
-                blocks.append(UNetBlock(layers: layers))
-            }
-            if level < config.levelCount - 1 {
-                blocks.append(UNetBlock(layers: [.downsample(try UNetDownsample(input[blocks.count]["0"]))]))
-            }
-        }
-        inputBlocks = blocks
-
-        // middle_block.{0, 1, 2} = [ResBlock, SpatialTransformer, ResBlock], or two ResBlocks.
-        if config.hasMiddleBlock {
-            let m = w["middle_block"]
-            var layers: [UNetBlock.Layer] = [.res(try ResBlock(m["0"], groups: groups))]
-            if config.middleTransformerDepth > 0 { layers.append(try transformer(m["1"], depth: config.middleTransformerDepth)) }
-            layers.append(.res(try ResBlock(m[layers.count], groups: groups)))
-            middleBlock = UNetBlock(layers: layers)
-        } else {
-            middleBlock = nil
-        }
+        encoder = try UNetEncoder(w, config: config)
 
         // Output blocks walk the levels deepest first, resBlocksPerLevel + 1 blocks each:
         // [ResBlock, SpatialTransformer?, Upsample?]; the upsampler ends every level but level 0
         // and takes the next free index, so it is output_blocks.N.1 without attention and
         // output_blocks.N.2 with it (SD1.x output_blocks.2.1; SDXL output_blocks.2.2).
         let output = w["output_blocks"]
-        blocks = []
+        var blocks: [UNetBlock] = []
         for level in (0..<config.levelCount).reversed() {
             for (i, depth) in config.outputTransformerDepths[level].enumerated() {
                 let b = output[blocks.count]
                 var layers: [UNetBlock.Layer] = [.res(try ResBlock(b["0"], groups: groups))]
-                if depth > 0 { layers.append(try transformer(b["1"], depth: depth)) }
+                if depth > 0 { layers.append(try .transformer(b["1"], depth: depth, config: config)) }
                 if level > 0 && i == config.resBlocksPerLevel { layers.append(.upsample(try UNetUpsample(b[layers.count]))) }
                 blocks.append(UNetBlock(layers: layers))
             }
@@ -103,29 +66,13 @@ public struct UNet: Sendable {
             context.rank == 3 && context.shape[0] == batch && (config.contextDimension.map { context.shape[2] == $0 } ?? true),
             "UNet: context \(context.shape) needs [\(batch), L, \(config.contextDimension ?? -1)]")
 
-        // [B] -> [B, T], [cos | sin] as LDM `timestep_embedding` and diffusers (flip_sin_to_cos, shift 0).
-        var embedding = timeEmbedding(Tensor.timestepEmbedding(timesteps, dimension: config.timestepChannels))
-        if let labelEmbedding {
-            guard let added, added.shape == [batch, labelEmbedding.inFeatures] else {
-                preconditionFailure("UNet: added conditioning \(added?.shape ?? []) needs [\(batch), \(labelEmbedding.inFeatures)]")
-            }
-            embedding += labelEmbedding(added)
-        }
-        // Every ResBlock starts its embedding path with SiLU (emb_layers.0): compute it once.
-        let activated = embedding.silu()
-
+        let activated = encoder.activatedEmbedding(timesteps: timesteps, added: added, network: "UNet")
         if let control {
             precondition(
-                control.skips.count == inputBlocks.count && middleBlock != nil,
-                "UNet: \(control.skips.count) control residuals for \(inputBlocks.count) input blocks")
+                control.skips.count == encoder.inputBlocks.count && encoder.middleBlock != nil,
+                "UNet: \(control.skips.count) control residuals for \(encoder.inputBlocks.count) input blocks")
         }
-        var h = x
-        var skips: [Tensor] = []
-        for block in inputBlocks {
-            h = block(h, activatedEmbedding: activated, context: context)
-            skips.append(h)
-        }
-        if let middleBlock { h = middleBlock(h, activatedEmbedding: activated, context: context) }
+        var (skips, h) = encoder(x, activatedEmbedding: activated, context: context)
         if let control {
             h += control.middle
             for i in skips.indices { skips[i] += control.skips[i] }

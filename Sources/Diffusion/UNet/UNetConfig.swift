@@ -59,9 +59,12 @@ public struct UNetConfig: Sendable, Equatable {
     /// - Parameters:
     ///   - attention: SD1.x `.count(8)`, SD2.x/SDXL `.headWidth(64)`, tiny-shapes `.count(8)`.
     ///   - normGroups: 32 for every Stable Diffusion checkpoint.
+    ///   - decoder: false reads an encoder-only network (a ControlNet's copy of the UNet's input
+    ///     and middle blocks, without `output_blocks` and `out`): `outChannels` is then 0 and
+    ///     `outputTransformerDepths` empty.
     /// - Throws: `WeightError.missingTensor` or `.badShape` when the tensors do not form an LDM UNet,
     ///   or when an attention width does not split into heads as `attention` says.
-    public init(detectingFrom w: Weights, attention: AttentionHeads, normGroups: Int = 32) throws {
+    public init(detectingFrom w: Weights, attention: AttentionHeads, normGroups: Int = 32, decoder: Bool = true) throws {
         func shape(_ name: String, rank: Int? = nil) throws -> [Int] {
             guard let s = w.shape(of: name) else { throw WeightError.missingTensor(file: w.index.source, tensor: w.key(name)) }
             guard rank.map({ s.count == $0 }) ?? true else {
@@ -79,7 +82,7 @@ public struct UNetConfig: Sendable, Equatable {
 
         let convIn = try shape("input_blocks.0.0.weight", rank: 4)
         (modelChannels, inChannels) = (convIn[0], convIn[1])
-        outChannels = try shape("out.2.weight", rank: 4)[0]
+        outChannels = decoder ? try shape("out.2.weight", rank: 4)[0] : 0
         timestepChannels = try shape("time_embed.0.weight", rank: 2)[1]
         timeEmbeddingDimension = try shape("time_embed.2.weight", rank: 2)[0]
         addedConditionChannels = w.contains("label_emb") ? try shape("label_emb.0.0.weight", rank: 2)[1] : nil
@@ -116,9 +119,9 @@ public struct UNetConfig: Sendable, Equatable {
         if middleTransformerDepth > 0 { transformers.append("middle_block.1") }
 
         // Decoder: deepest level first, one more block per level than the encoder.
-        var outputDepths = [[Int]](repeating: [], count: depths.count)
+        var outputDepths = [[Int]](repeating: [], count: decoder ? depths.count : 0)
         n = 0
-        for level in (0..<depths.count).reversed() {
+        for level in (0..<outputDepths.count).reversed() {
             for _ in 0...perLevel {
                 _ = try shape("output_blocks.\(n).0.out_layers.3.weight", rank: 4)
                 let d = depth("output_blocks.\(n).1")
