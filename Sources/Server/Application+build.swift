@@ -45,9 +45,6 @@ public func buildApplication(
     if configuration.loraModelDirectory != nil {
         log.warning("--lora-model-dir is accepted but LoRA is not supported yet; prompts with <lora:...> are refused (400)")
     }
-    if configuration.controlNet != nil {
-        log.warning("--control-net is accepted but ControlNet is not supported yet; requests with control_image are refused (400)")
-    }
     let limiter = ConnectionLimiter(limit: configuration.maxConnections, logger: log)
     let overflowDeadline = TimeAmount(configuration.overflowDeadline)
     let retryAfter = configuration.retryAfterSeconds

@@ -18,7 +18,8 @@ public struct ServerConfiguration: Sendable {
     public var task: ServerTask = .full
     /// sd-api-server's `--lora-model-dir` (accepted; LoRA is not supported yet).
     public var loraModelDirectory: String?
-    /// sd-api-server's `--control-net` (accepted; ControlNet is not supported yet).
+    /// sd-api-server's `--control-net`: the ControlNet file the models were loaded with (for logs;
+    /// each pipeline holds its own).
     public var controlNet: String?
     /// Folder of generated files: `<outputDirectory>/file_<uuid>/<name>` (sd-api-server's `archives`).
     public var outputDirectory = "archives"

@@ -15,6 +15,8 @@ struct ServerState: Sendable {
 
     /// The request-to-options mapping context.
     var mappingContext: ImageRequest.Context {
-        ImageRequest.Context(limits: configuration.limits, maxUploadPixels: configuration.maxUploadPixels)
+        ImageRequest.Context(
+            limits: configuration.limits, maxUploadPixels: configuration.maxUploadPixels,
+            storedFile: { [store] id in try? store.contents(id).bytes })
     }
 }

@@ -61,6 +61,21 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "img2img strength, 0 to 1 (default: 0.75).")
     var strength: Float?
 
+    @Option(help: "Control picture (PNG or JPEG) for --control-net; resized to the output size.")
+    var controlImage: String?
+
+    @Option(help: "ControlNet strength (default: 0.9).")
+    var controlStrength: Float?
+
+    @Option(help: "Fraction of the steps at which the ControlNet starts steering (default: 0).")
+    var controlStart: Float?
+
+    @Option(help: "Fraction of the steps at which it stops (default: 1).")
+    var controlEnd: Float?
+
+    @Flag(help: "Turn the control picture into Canny edges first (as sd-api-server's apply_canny_preprocessor).")
+    var canny = false
+
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int?
 
@@ -96,6 +111,17 @@ struct GenerateCommand: ParsableCommand {
         request.initImage = try initImage.map(readPNG)
         request.mask = try mask.map(readPNG)
         request.vaeTiling = vaeTiling
+        if modelOptions.controlNet != nil && controlImage == nil {
+            throw ValidationError("--control-net needs --control-image (the picture that steers it)")
+        }
+        if controlImage != nil && modelOptions.controlNet == nil {
+            throw ValidationError("--control-image needs --control-net (the ControlNet it steers)")
+        }
+        request.controlImage = try controlImage.map(readPicture)
+        request.controlStrength = controlStrength
+        request.controlStart = controlStart
+        request.controlEnd = controlEnd
+        request.applyCannyPreprocessor = canny
         let options: GenerationOptions
         do {
             options = try request.options()
@@ -129,6 +155,7 @@ struct GenerateCommand: ParsableCommand {
         case "sample_method": "--sampler"
         case "n": "-n"
         case "image": "--init-image"
+        case "apply_canny_preprocessor": "--canny"
         default: "--" + field.replacingOccurrences(of: "_", with: "-")
         }
     }
@@ -136,6 +163,11 @@ struct GenerateCommand: ParsableCommand {
     private func readPNG(_ path: String) throws -> RGBImage {
         guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read '\(path)'") }
         do { return try PNG.decode(Array(data)) } catch { throw ValidationError("'\(path)': \(error)") }
+    }
+
+    private func readPicture(_ path: String) throws -> RGBImage {
+        guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read '\(path)'") }
+        do { return try ImageFile.decode(Array(data)) } catch { throw ValidationError("'\(path)': \(error)") }
     }
 
     /// "out.png", 2 -> "out-2.png"

@@ -13,6 +13,9 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "A TAESD decoder (madebyollin/taesd diffusion_pytorch_model.safetensors): much faster decoding.")
     var taesd: String?
 
+    @Option(help: "A ControlNet (ControlLDM .safetensors/.gguf, or diffusers ControlNetModel file or folder) for the model's family.")
+    var controlNet: String?
+
     @Option(help: "What the UNet predicts, when the checkpoint's configs do not say: eps or v (SD 2.x 768 models).")
     var prediction: String?
 
@@ -34,7 +37,7 @@ struct ModelOptions: ParsableArguments {
             case "v", "v_prediction": .v
             default: nil
             }
-        return try DiffusionPipeline(model: model, vae: vae, taesd: taesd, prediction: type)
+        return try DiffusionPipeline(model: model, vae: vae, taesd: taesd, prediction: type, controlNet: controlNet)
     }
 }
 

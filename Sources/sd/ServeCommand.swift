@@ -38,9 +38,6 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "LoRA folder (accepted; LoRA is not supported yet, prompts with <lora:...> get a 400).")
     var loraModelDir: String?
 
-    @Option(help: "ControlNet model (accepted; ControlNet is not supported yet, control_image gets a 400).")
-    var controlNet: String?
-
     @Option(help: "Worker threads; -1 = all cores.")
     var threads = -1
 
@@ -140,7 +137,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.modelName = modelName
         configuration.task = ServerTask(rawValue: task) ?? .full
         configuration.loraModelDirectory = loraModelDir
-        configuration.controlNet = controlNet
+        configuration.controlNet = modelOptions.controlNet
         configuration.outputDirectory = outputDir
         configuration.fileTimeToLive = fileTTL == 0 ? nil : .seconds(fileTTL)
         configuration.maxQueueLength = queueLength
@@ -178,7 +175,17 @@ struct ServeCommand: AsyncParsableCommand {
         let models = ModelPool(
             defaultModel: defaultSource, preloaded: pipeline, others: others, maxLoaded: maxLoadedModels,
             memoryBudget: modelMemoryGB.map { Int64($0 * 1e9) }, logger: logger
-        ) { source in try DiffusionPipeline(model: source.path) }
+        ) { [controlNet = modelOptions.controlNet, logger] source in
+            do {
+                return try DiffusionPipeline(model: source.path, controlNet: controlNet)
+            } catch let error as ControlNetError {
+                // The ControlNet steers the models it was made for; the others run without it.
+                logger.warning("model \(source.name) runs without the ControlNet: \(error)")
+                let pipeline = try DiffusionPipeline(model: source.path)
+                pipeline.controlNetProblem = "\(error)"
+                return pipeline
+            }
+        }
         if !others.isEmpty {
             logger.info("models in \(modelDir ?? ""): \(others.map(\.name).joined(separator: ", ")) (up to \(maxLoadedModels) loaded)")
         }

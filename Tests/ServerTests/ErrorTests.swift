@@ -57,14 +57,14 @@ import Testing
         }
     }
 
-    @Test func controlNetAndLoRAAreRefusedClearly() async throws {
-        try await withServer(generator: builtInPipeline ?? FakeGenerator()) { client in
+    @Test func controlNetWithoutOneAndLoRAAreRefusedClearly() async throws {
+        try await withServer(generator: try #require(builtInPipeline)) { client in
             var form = MultipartBuilder()
             form.add("prompt", "x")
             form.addFile("control_image", filename: "c.png", testPNG(width: 8, height: 8))
             let response = try await client.postForm("/v1/images/generations", form)
             #expect(response.status == .badRequest)
-            #expect(response.error?.message.contains("ControlNet is not supported") == true)
+            #expect(response.error?.message.contains("no ControlNet is loaded") == true, "\(response.text)")
             #expect(response.error?.param == "control_image")
             if builtInPipeline != nil {
                 let lora = try await client.postJSON("/v1/images/generations", #"{"prompt": "x <lora:style:1>", "size": "32x32", "steps": 1}"#)

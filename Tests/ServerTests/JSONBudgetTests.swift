@@ -47,7 +47,7 @@ import Glibc
         let json = #"{"prompt": "\#(prompt)", "unknown": {"a": [1, 2, {"b": null}]}, "control_image": {"id": "file-1", "filename": "x.png"}, "steps": 3}"#
         let request = try ImageRequest.decodeJSON(Data(json.utf8))
         #expect(request.prompt == prompt.replacingOccurrences(of: "\\\"", with: "\""))
-        #expect(request.steps == 3 && request.hasControlImage)
+        #expect(request.steps == 3 && request.controlImage == .storedFile(id: "file-1"))
         // Exactly at the bounds is still fine.
         #expect(throws: Never.self) { try Self.body(field: "junk", zeros: 9_998).withUnsafeBytes { try JSONBudget().check($0) } }
         #expect(throws: ServerError.self) { try Self.body(field: "junk", zeros: 9_999).withUnsafeBytes { try JSONBudget().check($0) } }

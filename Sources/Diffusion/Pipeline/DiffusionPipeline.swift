@@ -27,6 +27,10 @@ public final class DiffusionPipeline: @unchecked Sendable {
     /// picture. Off for a server, whose requests reuse them.
     public var freesWeightsBeforeDecoding = false
 
+    /// Why the configured ControlNet does not steer this model (set by whoever loaded the model
+    /// without it), for the error a request with a control picture gets.
+    public var controlNetProblem: String?
+
     private let previewLock = NSLock()
     private var fittedPreview: LatentPreview?
 
@@ -94,6 +98,12 @@ public final class DiffusionPipeline: @unchecked Sendable {
         defer { TensorStorage.releaseUnusedMemory() }
         let network = components.network, codec = components.codec, parameterization = components.parameterization
         if case .unsupported(let reason) = network.imageConditioning { throw GenerationError.unsupported(reason) }
+        let controlNet = components.controlNet
+        if options.controlImage != nil && controlNet == nil {
+            throw GenerationError.invalidOption(
+                field: "control_image",
+                reason: "cannot be used with model '\(modelName)': " + (controlNetProblem ?? "no ControlNet is loaded (start with --control-net)"))
+        }
         let width = options.width ?? nativeSize, height = options.height ?? nativeSize
         func condition(_ text: String, _ role: ConditioningRequest.Role) throws -> Conditioning {
             let parsed = try PromptParser.parse(text)
@@ -150,11 +160,7 @@ public final class DiffusionPipeline: @unchecked Sendable {
             extras.concatenatedChannels = maskAndMaskedLatent(image: grey, mask: full, latentMask: nil)
         }
 
-        if let picture = options.controlImage {
-            guard let controlNet = components.controlNet else {
-                throw GenerationError.invalidOption(
-                    field: "control_image", reason: "cannot be used: no ControlNet is loaded for model '\(modelName)' (see --control-net)")
-            }
+        if let picture = options.controlImage, let controlNet {
             var control = picture.resized(width: width, height: height)
             if options.cannyPreprocessing { throw GenerationError.unsupported("TODO-CANNY") }
             let pixels = padded(control, toWidth: latentWidth * down, height: latentHeight * down)

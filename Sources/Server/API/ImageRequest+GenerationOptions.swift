@@ -4,13 +4,16 @@ import Samplers
 import Tensor
 
 // The request body -> the library's `GenerationRequest` (whose one mapping to `GenerationOptions`
-// the CLI shares): uploads decoded, ControlNet fields refused, errors as the server's.
+// the CLI shares): uploads decoded, a control picture fetched from the files, errors as the
+// server's.
 
 extension ImageRequest {
     /// What the mapping needs to know about the server.
     struct Context: Sendable {
         var limits: GenerationOptions.Limits
         var maxUploadPixels: Int
+        /// The bytes of a stored file, for a `control_image` FileObject; nil when there is none.
+        var storedFile: @Sendable (String) -> [UInt8]? = { _ in nil }
         /// Draws the seed for a negative `seed`.
         var randomSeed: @Sendable () -> UInt64 = { UInt64.random(in: 0...UInt64(UInt32.max)) }
     }
@@ -19,18 +22,6 @@ extension ImageRequest {
     /// and name rules are `GenerationRequest.options`'s.
     /// - Throws: `ServerError.invalidField` / `.unsupported`.
     func generationOptions(_ context: Context) throws -> GenerationOptions {
-        if hasControlImage {
-            throw ServerError.unsupported(
-                field: "control_image", message: "ControlNet is not supported yet: 'control_image' cannot be used")
-        }
-        if applyCannyPreprocessor == true {
-            throw ServerError.unsupported(
-                field: "apply_canny_preprocessor", message: "ControlNet is not supported yet: 'apply_canny_preprocessor' cannot be used")
-        }
-        if let controlStrength, !(controlStrength.isFinite && controlStrength >= 0 && controlStrength <= 10) {
-            throw ServerError.invalidField(field: "control_strength", message: "'control_strength' must be between 0 and 10")
-        }
-
         var request = GenerationRequest(prompt: prompt)
         request.negativePrompt = negativePrompt
         request.count = n
@@ -52,6 +43,21 @@ extension ImageRequest {
         if let mask {
             request.mask = try ImageDecoding.decode(mask, field: "mask", maxPixels: context.maxUploadPixels)
         }
+        switch controlImage {
+        case .upload(let upload):
+            request.controlImage = try ImageDecoding.decode(upload, field: "control_image", maxPixels: context.maxUploadPixels)
+        case .storedFile(let id):
+            guard let bytes = context.storedFile(id) else {
+                throw ServerError.invalidField(field: "control_image", message: "'control_image' names no file of this server: '\(id.prefix(60))'")
+            }
+            let upload = Upload(filename: nil, contentType: nil, bytes: bytes)
+            request.controlImage = try ImageDecoding.decode(upload, field: "control_image", maxPixels: context.maxUploadPixels)
+        case nil: break
+        }
+        request.controlStrength = controlStrength
+        request.controlStart = controlStart
+        request.controlEnd = controlEnd
+        request.applyCannyPreprocessor = applyCannyPreprocessor
         do {
             return try request.options(limits: context.limits, randomSeed: context.randomSeed)
         } catch GenerationError.invalidOption(let field, let reason) {

@@ -1,8 +1,8 @@
 import Foundation
 
 /// JSON body of `POST /v1/images/generations`: snake_case keys; unknown keys are ignored (as
-/// sd-api-server) and a wrong type names its field. `control_image` may be any JSON value (a
-/// FileObject in sd-api-server); only its presence matters until ControlNet exists.
+/// sd-api-server) and a wrong type names its field. `control_image` is a base64 picture (or a
+/// `data:` URL) or, as sd-api-server takes it, a FileObject naming a file of this server.
 extension ImageRequest: Decodable {
     enum CodingKeys: String, CodingKey {
         case prompt, model, n, size, width, height, steps, seed, rng, eta, strength, user, quality, style, stream, preview
@@ -17,6 +17,8 @@ extension ImageRequest: Decodable {
         case outputCompression = "output_compression"
         case controlImage = "control_image"
         case controlStrength = "control_strength"
+        case controlStart = "control_start"
+        case controlEnd = "control_end"
         case applyCannyPreprocessor = "apply_canny_preprocessor"
         case styleRatio = "style_ratio"
         case image, mask
@@ -44,8 +46,12 @@ extension ImageRequest: Decodable {
         outputFormat = try c.decodeIfPresent(String.self, forKey: .outputFormat)
         outputCompression = try c.decodeIfPresent(Int.self, forKey: .outputCompression)
         user = try c.decodeIfPresent(String.self, forKey: .user)
-        hasControlImage = try c.contains(.controlImage) && !c.decodeNil(forKey: .controlImage)
+        if try c.contains(.controlImage) && !c.decodeNil(forKey: .controlImage) {
+            controlImage = try Self.controlImage(c)
+        }
         controlStrength = try c.decodeIfPresent(Float.self, forKey: .controlStrength)
+        controlStart = try c.decodeIfPresent(Float.self, forKey: .controlStart)
+        controlEnd = try c.decodeIfPresent(Float.self, forKey: .controlEnd)
         applyCannyPreprocessor = try c.decodeIfPresent(Bool.self, forKey: .applyCannyPreprocessor)
         styleRatio = try c.decodeIfPresent(Float.self, forKey: .styleRatio)
         quality = try c.decodeIfPresent(String.self, forKey: .quality)
@@ -62,6 +68,27 @@ extension ImageRequest: Decodable {
 }
 
 extension ImageRequest {
+    /// The id of a FileObject (`{"id": "file_...", ...}`; its other fields are not needed).
+    private struct FileReference: Decodable {
+        let id: String
+    }
+
+    /// `control_image` as base64 (optionally a `data:image/...;base64,` URL) or a FileObject.
+    private static func controlImage(_ c: KeyedDecodingContainer<CodingKeys>) throws -> ControlImage {
+        let wrongType = ServerError.invalidField(
+            field: "control_image", message: "'control_image' must be a base64 picture or a file object {\"id\": \"file_...\"}")
+        if let text = try? c.decode(String.self, forKey: .controlImage) {
+            var payload = Substring(text)
+            if payload.hasPrefix("data:"), let comma = payload.firstIndex(of: ",") { payload = payload[payload.index(after: comma)...] }
+            guard let bytes = Data(base64Encoded: String(payload), options: .ignoreUnknownCharacters), !bytes.isEmpty else {
+                throw ServerError.invalidField(field: "control_image", message: "'control_image' is not valid base64")
+            }
+            return .upload(Upload(filename: nil, contentType: nil, bytes: [UInt8](bytes)))
+        }
+        guard let reference = try? c.decode(FileReference.self, forKey: .controlImage) else { throw wrongType }
+        return .storedFile(id: reference.id)
+    }
+
     /// Integer fields, for naming the one that overflows: Foundation's decoder reports a number
     /// too large for its type as "not valid JSON" with no field at all.
     static let integerFields = ["n", "width", "height", "steps", "seed", "clip_skip", "output_compression"]

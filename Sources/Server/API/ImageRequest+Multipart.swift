@@ -64,8 +64,10 @@ extension ImageRequest {
             case "output_format": outputFormat = part.text
             case "output_compression": outputCompression = try integer(part)
             case "user": user = part.text
-            case "control_image": hasControlImage = true
+            case "control_image": controlImage = .upload(try upload(part))
             case "control_strength": controlStrength = try number(part)
+            case "control_start": controlStart = try number(part)
+            case "control_end": controlEnd = try number(part)
             case "apply_canny_preprocessor": applyCannyPreprocessor = try boolean(part)
             case "style_ratio": styleRatio = try number(part)
             case "quality": quality = part.text

@@ -29,9 +29,12 @@ struct ImageRequest: Sendable, Equatable {
     /// JPEG quality 0-100 (OpenAI's `output_compression`).
     var outputCompression: Int?
     var user: String?
-    /// Whether a control image was sent (ControlNet is not supported yet, so it is refused).
-    var hasControlImage = false
+    /// The picture that steers the model's ControlNet.
+    var controlImage: ControlImage?
     var controlStrength: Float?
+    /// Fractions of the steps between which the ControlNet steers (ours; diffusers' names).
+    var controlStart: Float?
+    var controlEnd: Float?
     var applyCannyPreprocessor: Bool?
     var styleRatio: Float?
     /// OpenAI fields accepted for compatibility and ignored.
@@ -44,4 +47,11 @@ struct ImageRequest: Sendable, Equatable {
     /// Edits: the source picture and the optional inpainting mask (white = repaint).
     var image: Upload?
     var mask: Upload?
+
+    /// Where a control picture comes from: sent with the request (a multipart file, or base64 in
+    /// JSON), or a file of this server named by its id (sd-api-server's FileObject form).
+    enum ControlImage: Sendable, Equatable {
+        case upload(Upload)
+        case storedFile(id: String)
+    }
 }
