@@ -145,6 +145,47 @@ import Testing
         try expectResiduals(residuals, golden, tolerance: 1e-10)
     }
 
+    /// The same ControlNet as a GGUF file (as stable-diffusion.cpp converts one): f16 as stored
+    /// gives the same residuals bit for bit; q8_0 for the layers whose rows split into 32-value
+    /// blocks (ggml's rule) stays close.
+    @Test func ggufControlNetsLoad() throws {
+        let folder = try Self.temporaryFolder("controlnet-gguf")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let source = folder.appendingPathComponent("control.safetensors").path
+        try Self.writeSD1ControlNet(to: source)
+        let unet = try Self.sd1.get().unet.config
+        let golden = try Self.sd1Golden.get()
+        let x = try golden.tensor("input.x").toTensor(), t = try golden.tensor("input.t").toTensor().scalars
+        let context = try golden.tensor("input.context").toTensor()
+        let picture = try Self.picture(golden, "input.control_128").unitTensor()
+        func residuals(_ net: ControlNet) -> ControlResiduals {
+            net.residuals(x, timesteps: t, context: context, added: nil, hint: net.encodeHint(picture), strength: 1)
+        }
+        let reference = residuals(try ControlNet.load(path: source, for: unet))
+        let tensors = try SafetensorsFile(path: source).tensors
+        for quantized in [false, true] {
+            var writer = GGUFWriter()
+            var quantizedCount = 0
+            for (name, stored) in tensors.sorted(by: { $0.key < $1.key }) {
+                if quantized && stored.shape.count == 2 && stored.shape[1] % 32 == 0 {
+                    try writer.addTensor(name, try stored.toTensor(), as: .q8_0)
+                    quantizedCount += 1
+                } else {
+                    try writer.addTensor(name, dtype: stored.dtype, shape: stored.shape, bytes: Array(stored.bytes))
+                }
+            }
+            let path = folder.appendingPathComponent(quantized ? "control-q8_0.gguf" : "control-f16.gguf").path
+            try writer.write(to: path)
+            let r = residuals(try ControlNet.load(path: path, for: unet))
+            if quantized {
+                #expect(quantizedCount > 20)
+                try expectResiduals(r, golden, tolerance: 1e-4)
+            } else {
+                #expect(r.skips.map(\.scalars) == reference.skips.map(\.scalars) && r.middle.scalars == reference.middle.scalars)
+            }
+        }
+    }
+
     // MARK: SDXL
 
     struct SDXLModels {

@@ -91,7 +91,7 @@ public struct GenerationOptions: Sendable {
             throw fail("control_start", "must be between 0 and 1, got \(controlStart)")
         }
         guard controlEnd.isFinite && controlEnd >= controlStart && controlEnd <= 1 else {
-            throw fail("control_end", "must be between control_start (\(controlStart)) and 1, got \(controlEnd)")
+            throw fail("control_end", "must be between the start (\(controlStart)) and 1, got \(controlEnd)")
         }
         if cannyPreprocessing && controlImage == nil { throw fail("control_image", "is missing: apply_canny_preprocessor needs one") }
     }
