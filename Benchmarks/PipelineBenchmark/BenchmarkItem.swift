@@ -8,6 +8,9 @@ enum BenchmarkItem: String, CaseIterable {
     case vae
     /// A whole `generate`: text encoding, the sampler's steps, the decode.
     case image
+    /// A UNet step steered by a ControlNet (`--control-net`): the ControlNet's residuals for the
+    /// same batch of 2, then the UNet with them.
+    case controlnet
 
     /// The label in the results table.
     func label(steps: Int) -> String {
@@ -15,13 +18,18 @@ enum BenchmarkItem: String, CaseIterable {
         case .unet: "UNet step, CFG (batch 2)"
         case .vae: "VAE decode"
         case .image: "whole image, \(steps) steps euler_a cfg 7"
+        case .controlnet: "ControlNet + UNet step, CFG (batch 2)"
         }
     }
 }
 
 /// `--what`: one item or all of them.
 enum ItemSelection: String, CaseIterable, ExpressibleByArgument {
-    case unet, vae, image, all
+    case unet, vae, image, controlnet, all
 
-    var items: [BenchmarkItem] { self == .all ? BenchmarkItem.allCases : [BenchmarkItem(rawValue: rawValue)].compactMap { $0 } }
+    /// `all` is every item but `controlnet`, which `--control-net` adds.
+    func items(controlNet: Bool) -> [BenchmarkItem] {
+        guard self == .all else { return [BenchmarkItem(rawValue: rawValue)].compactMap { $0 } }
+        return BenchmarkItem.allCases.filter { $0 != .controlnet || controlNet }
+    }
 }

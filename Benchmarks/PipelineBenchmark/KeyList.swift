@@ -40,6 +40,11 @@ struct KeyList {
         self.entries = entries
     }
 
+    /// A list with the given entries.
+    init(entries: [(name: String, shape: [Int])]) {
+        self.entries = entries
+    }
+
     /// Number of values over all tensors.
     var parameterCount: Int { entries.reduce(0) { $0 + $1.shape.reduce(1, *) } }
 }

@@ -39,6 +39,24 @@ struct PipelineItemRunner {
                 check = TensorStats(timing.measure(step)).description
                 progress(item, r, timing)
             }
+        case .controlnet:
+            guard let unet = pipeline.denoisingNetwork as? UNet, let controlNet = pipeline.components.controlNet else {
+                throw ValidationError("the controlnet item needs an SD UNet model and --control-net")
+            }
+            let side = size / 8
+            let x = Self.normal([2, unet.config.inChannels, side, side], seed: 1)
+            let context = Self.normal([2, 77, unet.config.contextDimension ?? 768], seed: 2)
+            // The hint is encoded once per picture, as the pipeline does: not part of the step.
+            let hint = controlNet.encodeHint(Self.normal([1, 3, size, size], seed: 4).affine(scale: 0.25, shift: 0.5))
+            let step = {
+                let residuals = controlNet.residuals(x, timesteps: [500, 500], context: context, added: nil, hint: hint, strength: 0.9)
+                return unet(x, timesteps: [500, 500], context: context, control: residuals)
+            }
+            for _ in 0..<warmup { _ = step() }
+            for r in 0..<runs {
+                check = TensorStats(timing.measure(step)).description
+                progress(item, r, timing)
+            }
         case .vae:
             let latent = Self.normal([1, 4, size / 8, size / 8], seed: 3)
             let decode = { pipeline.decodeLatent(latent) }

@@ -25,7 +25,10 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Worker threads (ours, sd.cpp's -t, torch.set_num_threads).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
-    @Option(help: "What to time: unet, vae, image or all.")
+    @Option(help: "A ControlNet for the checkpoint (from write-controlnet): adds the controlnet item.")
+    var controlNet: String?
+
+    @Option(help: "What to time: unet, vae, image, controlnet or all.")
     var what: ItemSelection = .all
 
     @Option(help: "Sampler steps of the whole image.")
@@ -79,7 +82,7 @@ struct RunCommand: ParsableCommand {
                 + "encoded weights in \(CPUKernels.effective(precision))"
                 + (directConvolutions ? ", direct convolutions only" : ""))
         var pipeline: DiffusionPipeline?
-        let loadSeconds = try Timing.seconds { pipeline = try DiffusionPipeline(model: checkpoint) }
+        let loadSeconds = try Timing.seconds { pipeline = try DiffusionPipeline(model: checkpoint, controlNet: controlNet) }
         guard let pipeline else { return }
         pipeline.freesWeightsBeforeDecoding = freeWeightsBeforeDecoding
         print(
@@ -90,7 +93,8 @@ struct RunCommand: ParsableCommand {
             pipeline: pipeline, size: size, runs: runs, warmup: warmup, steps: steps, prompt: prompt,
             imageOutput: imageOutput, compareWith: compareWith)
         var results: [ItemResult] = []
-        for item in what.items {
+        let items = what.items(controlNet: controlNet != nil)
+        for item in items {
             print("\(item.label(steps: steps)):")
             let result = try Conv2dTuning.$winograd.withValue(!directConvolutions) { try runner.run(item) }
             print("  output: \(result.check)")
@@ -117,7 +121,7 @@ struct RunCommand: ParsableCommand {
                 references.append(
                     try TorchReferenceRun(
                         python: python, script: torchScript, checkpoint: checkpoint, size: size, runs: runs, warmup: warmup,
-                        threads: threads, steps: steps, items: what.items, prompt: prompt,
+                        threads: threads, steps: steps, items: items.filter { $0 != .controlnet }, prompt: prompt,
                         vocabulary: try BuiltInModel.file("vocab.json"), merges: try BuiltInModel.file("merges.txt")
                     ).run())
             } catch {
