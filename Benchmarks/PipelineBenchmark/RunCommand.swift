@@ -110,7 +110,8 @@ struct RunCommand: ParsableCommand {
             do {
                 references.append(
                     try StableDiffusionCppRun(
-                        binary: sdCpp, checkpoint: checkpoint, size: size, steps: steps, threads: threads, prompt: prompt
+                        binary: sdCpp, checkpoint: checkpoint, size: size, steps: steps, threads: threads, prompt: prompt,
+                        controlNet: controlNet
                     ).run())
             } catch {
                 print("stable-diffusion.cpp failed, left out: \(error)")

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Diffusion
 import Foundation
 
 /// Runs stable-diffusion.cpp's CLI (`sd` or `sd-cli`) on the same checkpoint: one whole image with
@@ -10,6 +11,10 @@ import Foundation
 /// `decode_first_stage completed, taking X s` (the VAE decode) and `generate_image completed in X
 /// s` (`txt2img completed in` in older versions: the image without model loading). Where a line
 /// is missing (a version that logs differently) that item is left empty.
+///
+/// With `controlNet` it runs once more with `--control-net FILE --control-image PNG
+/// --control-strength 0.9` (a picture of the output size), whose sampling time per step is the
+/// `controlnet` item.
 struct StableDiffusionCppRun {
     let binary: String
     let checkpoint: String
@@ -17,15 +22,43 @@ struct StableDiffusionCppRun {
     let steps: Int
     let threads: Int
     let prompt: String
+    var controlNet: String?
+
+    /// Runs it once, and once more with the ControlNet when there is one.
+    /// - Throws: `ValidationError` when it fails (with the tail of its log).
+    func run() throws -> ReferenceResult {
+        var result = try runOnce(control: nil)
+        guard let controlNet else { return result }
+        let picture = FileManager.default.temporaryDirectory.appendingPathComponent("pipeline-benchmark-control.png").path
+        try Data(Self.controlPicture(size: size)).write(to: URL(fileURLWithPath: picture))
+        defer { try? FileManager.default.removeItem(atPath: picture) }
+        let controlled = try runOnce(control: (controlNet, picture))
+        result.seconds[.controlnet] = controlled.seconds[.unet]
+        result.notes.append(
+            "stable-diffusion.cpp with the ControlNet: a second run; controlnet = its sampling time / \(steps) steps; its peak "
+                + (controlled.peakBytes.map(PeakMemory.format) ?? "unknown"))
+        return result
+    }
+
+    /// A white ring on black, `size` square (the control picture's content does not change the cost).
+    static func controlPicture(size: Int) -> [UInt8] {
+        var pixels = [UInt8](repeating: 0, count: size * size * 3)
+        for y in 0..<size {
+            for x in 0..<size where abs(hypot(Double(x - size / 2), Double(y - size / 2)) - Double(size) / 3) < 2 {
+                for c in 0..<3 { pixels[(y * size + x) * 3 + c] = 255 }
+            }
+        }
+        return PNG.encode(RGBImage(width: size, height: size, pixels: pixels))
+    }
 
     /// Runs it once.
     /// - Throws: `ValidationError` when it fails (with the tail of its log).
-    func run() throws -> ReferenceResult {
+    private func runOnce(control: (net: String, picture: String)?) throws -> ReferenceResult {
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("pipeline-benchmark-sdcpp.png").path
         let sdArguments = [
             "-m", checkpoint, "-p", prompt, "--steps", String(steps), "-W", String(size), "-H", String(size),
             "-t", String(threads), "--cfg-scale", "7", "--sampling-method", "euler_a", "-s", "42", "-o", output, "-v",
-        ]
+        ] + (control.map { ["--control-net", $0.net, "--control-image", $0.picture, "--control-strength", "0.9"] } ?? [])
         let timeBinary = "/usr/bin/time"
         let hasTime = FileManager.default.isExecutableFile(atPath: timeBinary)
         let command =
