@@ -36,6 +36,6 @@ public struct ParsedPrompt: Equatable, Sendable {
         self.extraNetworks = extraNetworks
     }
 
-    /// The LoRA tags (`<lora:...>`), which this engine does not apply.
-    public var loras: [ExtraNetworkTag] { extraNetworks.filter { $0.kind == "lora" } }
+    /// The LoRA tags (`<lora:...>`, and LyCORIS's older `<lyco:...>`).
+    public var loras: [ExtraNetworkTag] { extraNetworks.filter { $0.kind == "lora" || $0.kind == "lyco" } }
 }

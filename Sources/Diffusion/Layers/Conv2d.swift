@@ -7,6 +7,8 @@ public struct Conv2d: Sendable {
     public let bias: Tensor?
     public let stride: Int
     public let padding: Padding2d
+    /// The weight's canonical name without `.weight` (see `Linear.key`).
+    public let key: String
 
     public init(_ w: Weights, stride: Int = 1, padding: Int = 0) throws {
         try self.init(w, stride: stride, padding: Padding2d(padding))
@@ -22,6 +24,7 @@ public struct Conv2d: Sendable {
         bias = w.contains("bias") ? try w.tensor("bias", shape: [stored.shape[0]]) : nil
         self.stride = stride
         self.padding = padding
+        key = String(w.prefix.dropLast())
     }
 
     public var inChannels: Int { weight.shape[1] }
@@ -29,6 +32,10 @@ public struct Conv2d: Sendable {
 
     /// [N, Cin, H, W] -> [N, Cout, H', W']
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        conv2d(x, weight: weight, bias: bias, strideY: stride, strideX: stride, padding: padding)
+        var y = conv2d(x, weight: weight, bias: bias, strideY: stride, strideX: stride, padding: padding)
+        if let deltas = LayerAdapters.active(key) {
+            for delta in deltas { delta.addConvolution(x, stride: stride, padding: padding, into: &y) }
+        }
+        return y
     }
 }

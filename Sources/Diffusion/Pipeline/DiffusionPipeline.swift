@@ -27,6 +27,10 @@ public final class DiffusionPipeline: @unchecked Sendable {
     /// picture. Off for a server, whose requests reuse them.
     public var freesWeightsBeforeDecoding = false
 
+    /// Where `GenerationOptions.loras` and the prompt's `<lora:name:weight>` tags are looked up;
+    /// nil refuses them.
+    public var loraLibrary: LoRALibrary?
+
     /// Why the configured ControlNet does not steer this model (set by whoever loaded the model
     /// without it), for the error a request with a control picture gets.
     public var controlNetProblem: String?
@@ -96,26 +100,70 @@ public final class DiffusionPipeline: @unchecked Sendable {
         // The activations' memory goes back to the system between requests (a server idles at
         // its weights' size, not at the largest decode it ran).
         defer { TensorStorage.releaseUnusedMemory() }
-        let network = components.network, codec = components.codec, parameterization = components.parameterization
-        if case .unsupported(let reason) = network.imageConditioning { throw GenerationError.unsupported(reason) }
-        let controlNet = components.controlNet
-        if options.controlImage != nil && controlNet == nil {
+        if case .unsupported(let reason) = components.network.imageConditioning { throw GenerationError.unsupported(reason) }
+        if options.controlImage != nil && components.controlNet == nil {
             throw GenerationError.invalidOption(
                 field: "control_image",
                 reason: "cannot be used with model '\(modelName)': " + (controlNetProblem ?? "no ControlNet is loaded (start with --control-net)"))
         }
         let width = options.width ?? nativeSize, height = options.height ?? nativeSize
-        func condition(_ text: String, _ role: ConditioningRequest.Role) throws -> Conditioning {
-            let parsed = try PromptParser.parse(text)
-            if let lora = parsed.loras.first {
-                throw GenerationError.unsupported("LoRA ('<lora:\(lora.name):...>' in the prompt) is not supported yet")
+        let prompt = try PromptParser.parse(options.prompt)
+        // The prompt's tags are A1111's way to ask for LoRAs; the negative prompt's are removed
+        // from its text and not applied (as A1111).
+        let tagged = prompt.loras.map { LoRAUse(name: $0.name, multiplier: Float($0.multiplier ?? 1)) }
+        let adapters = try layerAdapters(options.loras, tags: tagged, limits: limits)
+        return try (adapters?.withValue ?? { try $0() }) {
+            try generate(options, prompt: prompt, width: width, height: height, limits: limits, progress: progress)
+        }
+    }
+
+    /// One request's LoRAs as layer deltas (nil for none).
+    /// - Throws: `GenerationError.invalidOption` naming `lora` (the field's) or `prompt` (a tag's).
+    private func layerAdapters(_ fromField: [LoRAUse], tags: [LoRAUse], limits: GenerationOptions.Limits) throws -> LayerAdapters? {
+        let uses = fromField.map { ($0, "lora") } + tags.map { ($0, "prompt") }
+        guard !uses.isEmpty else { return nil }
+        if uses.count > limits.maxLoRAs {
+            throw GenerationError.invalidOption(field: "lora", reason: "asks for \(uses.count) LoRAs, more than the \(limits.maxLoRAs) allowed")
+        }
+        guard let loraLibrary else {
+            throw GenerationError.invalidOption(
+                field: uses[0].1, reason: "asks for the LoRA '\(uses[0].0.name.prefix(80))', but no LoRA folder is configured (--lora-model-dir)")
+        }
+        var files: [(file: LoRAFile, multiplier: Float)] = []
+        for (use, field) in uses {
+            if let problem = LoRALibrary.problem(with: use.name) {
+                throw GenerationError.invalidOption(field: field, reason: "names the LoRA '\(use.name.prefix(80))', which \(problem)")
             }
+            guard use.multiplier.isFinite && abs(use.multiplier) <= 10 else {
+                throw GenerationError.invalidOption(field: field, reason: "gives the LoRA '\(use.name.prefix(80))' multiplier \(use.multiplier), outside -10 to 10")
+            }
+            do {
+                files.append((try loraLibrary.file(named: use.name), use.multiplier))
+            } catch {
+                throw GenerationError.invalidOption(field: field, reason: "\(error)")
+            }
+        }
+        do {
+            return try LoRAAdapters.make(files, for: checkpoint.index)
+        } catch {
+            throw GenerationError.invalidOption(field: uses[0].1, reason: "\(error)")
+        }
+    }
+
+    /// `generate` with the LoRAs (if any) installed.
+    private func generate(
+        _ options: GenerationOptions, prompt: ParsedPrompt, width: Int, height: Int, limits: GenerationOptions.Limits,
+        progress: (GenerationProgress) throws -> Void
+    ) throws -> [GeneratedImage] {
+        let network = components.network, codec = components.codec, parameterization = components.parameterization
+        let controlNet = components.controlNet
+        func condition(_ parsed: ParsedPrompt, _ text: String, _ role: ConditioningRequest.Role) throws -> Conditioning {
             let request = ConditioningRequest(
                 role: role, text: text, clipSkip: options.clipSkip, width: width, height: height, maxChunks: limits.maxPromptChunks)
             return try components.conditioner.condition(parsed, request)
         }
-        let cond = try condition(options.prompt, .prompt)
-        let uncond = options.cfgScale == 1 ? nil : try condition(options.negativePrompt, .negativePrompt)
+        let cond = try condition(prompt, options.prompt, .prompt)
+        let uncond = options.cfgScale == 1 ? nil : try condition(try PromptParser.parse(options.negativePrompt), options.negativePrompt, .negativePrompt)
         // One-shot: the text encoder's packed weights are not needed while sampling.
         if freesWeightsBeforeDecoding { PackedWeights.releaseAll() }
 
@@ -268,6 +316,7 @@ public final class DiffusionPipeline: @unchecked Sendable {
             "CFG scale: \(o.cfgScale)", "Seed: \(seed)", "Size: \(width)x\(height)", "Model: \(modelName)", "RNG: \(o.rng.rawValue)",
         ]
         if let clipSkip = o.clipSkip { fields.append("Clip skip: \(clipSkip)") }
+        if !o.loras.isEmpty { fields.append("LoRA: " + o.loras.map { "\($0.name):\($0.multiplier)" }.joined(separator: " ")) }
         if o.initImage != nil { fields.append("Denoising strength: \(o.strength)") }
         if o.controlImage != nil, let controlNet = components.controlNet {
             fields.append("ControlNet: \((controlNet.source as NSString).lastPathComponent)")

@@ -44,6 +44,9 @@ public struct GenerationOptions: Sendable {
     public var controlEnd: Float = 1
     /// Turn the control picture into Canny edges first (sd-api-server's `apply_canny_preprocessor`).
     public var cannyPreprocessing = false
+    /// LoRAs to apply (names in the pipeline's LoRA folder), besides the prompt's
+    /// `<lora:name:weight>` tags.
+    public var loras: [LoRAUse] = []
 
     public init(prompt: String) { self.prompt = prompt }
 
@@ -57,6 +60,8 @@ public struct GenerationOptions: Sendable {
         /// A cheap bound checked before tokenizing (BPE's cost grows with the square of a word's
         /// length): far above what `maxPromptChunks` chunks of real text take.
         public var maxPromptBytes = 32 * 1024
+        /// The most LoRAs one request may apply (field and tags together).
+        public var maxLoRAs = 16
         public init() {}
     }
 
@@ -94,6 +99,13 @@ public struct GenerationOptions: Sendable {
             throw fail("control_end", "must be between the start (\(controlStart)) and 1, got \(controlEnd)")
         }
         if cannyPreprocessing && controlImage == nil { throw fail("control_image", "is missing: apply_canny_preprocessor needs one") }
+        guard loras.count <= limits.maxLoRAs else { throw fail("lora", "lists \(loras.count) LoRAs, more than the \(limits.maxLoRAs) allowed") }
+        for lora in loras {
+            if let problem = LoRALibrary.problem(with: lora.name) { throw fail("lora", "'\(lora.name.prefix(80))' \(problem)") }
+            guard lora.multiplier.isFinite && abs(lora.multiplier) <= 10 else {
+                throw fail("lora", "'\(lora.name.prefix(80))' has multiplier \(lora.multiplier); it must be between -10 and 10")
+            }
+        }
     }
 }
 

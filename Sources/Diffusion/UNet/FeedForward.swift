@@ -29,7 +29,7 @@ struct FeedForward: Sendable {
         for start in stride(from: 0, to: rows, by: max(1, rowChunk)) {
             let chunk = rows <= rowChunk ? flat : flat.narrowed(axis: 0, start: start, length: min(rowChunk, rows - start))
             // [n, C] -> [n, 2·inner] -> [n, inner] -> += [n, C]
-            linear(projIn(chunk).geglu(), weight: projOut.weight, bias: projOut.bias, addingInto: &out, rowOffset: start)
+            projOut.accumulate(projIn(chunk).geglu(), into: &out, rowOffset: start)
         }
         return out
     }
