@@ -27,7 +27,7 @@ import Testing
         let fixture = try LoRATests.golden.get()
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("lora-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        for format in ["kohya", "peft"] {
+        for format in ["kohya", "peft", "loha", "lokr"] {
             var writer = SafetensorsWriter()
             let prefix = "lora.\(format)."
             for (key, t) in fixture.tensors where key.hasPrefix(prefix) {
@@ -88,6 +88,22 @@ import Testing
         }
         let textReference = try g.tensor("\(format).text.output").toTensor()
         #expect(nmse(text.context, textReference) <= 1e-10, "text encoder: \(describeDifference(text.context, textReference))")
+    }
+
+    /// LyCORIS LoHa (Hadamard product of two low-rank pairs) and LoKr (Kronecker product, one
+    /// factor decomposed), against their deltas merged into the weights by hand.
+    @Test(arguments: ["loha", "lokr"])
+    func lycorisModulesMatchTheirMergedDeltas(format: String) throws {
+        let s = try Self.setup.get(), g = try Self.golden.get()
+        let x = try g.tensor("input.x").toTensor(), t = try g.tensor("input.t").toTensor().scalars
+        let context = try g.tensor("input.context").toTensor()
+        let file = try #require(s.pipeline.loraLibrary).file(named: format)
+        #expect(file.modules.count == (format == "loha" ? 4 : 2))
+        let adapters = try LoRAAdapters.make([(file, 0.7)], for: s.pipeline.checkpoint.index)
+        let out = adapters.withValue { s.pipeline.unet(x, timesteps: t, context: context) }
+        let reference = try g.tensor("\(format).unet.output").toTensor()
+        #expect(nmse(out, reference) <= 1e-10, "UNet: \(describeDifference(out, reference))")
+        #expect(nmse(try g.tensor("plain.unet.output").toTensor(), reference) > 1e-6)
     }
 
     @Test(arguments: ["kohya", "peft"])

@@ -13,6 +13,10 @@ file, as generate_pipeline_golden.py loads it). Seeded random LoRAs, every tenso
   proj_in / proj_out (1x1 convolutions here, so [r, in, 1, 1] / [out, r, 1, 1]) and, as LoCon,
   the res blocks' 3x3 convolutions ([r, in, 3, 3] / [out, r, 1, 1]), time_emb_proj and
   conv_shortcut; the text encoder's q/k/v/out_proj and fc1/fc2.
+- `loha`, `lokr`: LyCORIS LoHa (4 modules: Linear, 1x1 and 3x3 conv) and LoKr (2 modules: a
+  whole Kronecker factor on a Linear, a decomposed one on a 3x3 conv); their reference is the UNet
+  with LyCORIS's delta merged into copies of the weights at multiplier 0.7 (diffusers does not
+  load LyCORIS files), one evaluation only (`<format>.unet.output`).
 - `peft`: diffusers / PEFT names (`unet.<path>.lora_A.weight`, `lora_B`; `text_encoder.<path>`),
   rank 8, no alpha (scale 1), attention projections and feed-forward of the UNet, q/k/v/out of
   the text encoder.
@@ -103,6 +107,57 @@ def peft_lora(pipe, g):
     return tensors
 
 
+def lycoris(pipe, g):
+    """LoHa and LoKr modules (LyCORIS names under kohya's lora_unet_ prefix) and their dense deltas."""
+    modules = dict(pipe.unet.named_modules())
+    def linear_or_conv(path):
+        m = modules[path]
+        return (m.out_channels, m.in_channels, m.kernel_size[0]) if isinstance(m, torch.nn.Conv2d) else (m.out_features, m.in_features, None)
+    loha, lokr, deltas = {}, {}, {"loha": {}, "lokr": {}}
+    for path in ("down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q", "up_blocks.1.attentions.0.proj_in",
+                 "down_blocks.1.resnets.0.conv1", "mid_block.attentions.0.transformer_blocks.0.ff.net.2"):
+        out, inp, k = linear_or_conv(path)
+        cols = inp * (k * k if k else 1)
+        r = 4
+        w1a, w1b = fp16(torch.randn(out, r, generator=g) / r ** 0.5), fp16(torch.randn(r, cols, generator=g) / cols ** 0.5)
+        w2a, w2b = fp16(torch.randn(out, r, generator=g) / r ** 0.5), fp16(torch.randn(r, cols, generator=g) / cols ** 0.5)
+        key = "lora_unet_" + path.replace(".", "_")
+        loha.update({f"{key}.hada_w1_a": w1a, f"{key}.hada_w1_b": w1b, f"{key}.hada_w2_a": w2a, f"{key}.hada_w2_b": w2b,
+                     f"{key}.alpha": torch.tensor(2.0)})
+        deltas["loha"][path] = (2.0 / r) * ((w1a @ w1b) * (w2a @ w2b))
+    for path, decompose in (("down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_v", False),
+                            ("up_blocks.2.resnets.0.conv2", True)):
+        out, inp, k = linear_or_conv(path)
+        w1 = fp16(torch.randn(4, 4, generator=g) * 0.5)
+        key = "lora_unet_" + path.replace(".", "_")
+        lokr[f"{key}.lokr_w1"] = w1
+        if decompose:
+            r = 4
+            w2a = fp16(torch.randn(out // 4, r, generator=g) / r ** 0.5)
+            w2b = fp16(torch.randn(r, inp // 4, k, k, generator=g) / (inp // 4 * k * k) ** 0.5)
+            lokr.update({f"{key}.lokr_w2_a": w2a, f"{key}.lokr_w2_b": w2b, f"{key}.alpha": torch.tensor(2.0)})
+            w2 = (w2a @ w2b.flatten(1)).reshape(out // 4, inp // 4, k, k)
+            scale = 2.0 / r
+        else:
+            w2 = fp16(torch.randn(out // 4, inp // 4, generator=g) / (inp // 4) ** 0.5)
+            lokr[f"{key}.lokr_w2"] = w2
+            scale = 1.0
+        w1k = w1.reshape(4, 4, 1, 1) if k else w1
+        deltas["lokr"][path] = scale * torch.kron(w1k, w2)
+    return loha, lokr, deltas
+
+
+def merged_with(unet, deltas, multiplier):
+    """The UNet with dense deltas added to copies of its weights."""
+    merged = copy.deepcopy(unet)
+    modules = dict(merged.named_modules())
+    with torch.no_grad():
+        for path, delta in deltas.items():
+            w = modules[path].weight
+            w.add_(multiplier * delta.reshape(w.shape))
+    return merged
+
+
 def merged_unet(unet, kohya, multiplier):
     """The UNet with every kohya delta merged into a copy of its weights: W + m·(alpha/r)·up·down."""
     merged = copy.deepcopy(unet)
@@ -143,6 +198,7 @@ def main():
     kohya, _ = kohya_lora(pipe, g)
     peft_tensors = peft_lora(pipe, g)
     base = copy.deepcopy(pipe.unet)  # PEFT wraps modules in place; the merge check needs the plain one
+    loha, lokr, lycoris_deltas = lycoris(pipe, g)
 
     x = torch.randn(1, 4, 32, 32, generator=torch.Generator().manual_seed(32))
     t = torch.tensor([500.0])
@@ -153,6 +209,12 @@ def main():
     out = {"input.x": x, "input.t": t, "input.context": context.contiguous(), "plain.unet.output": plain_unet.contiguous()}
     out.update({"lora.kohya." + k: v.half().contiguous() for k, v in kohya.items()})
     out.update({"lora.peft." + k: v.half().contiguous() for k, v in peft_tensors.items()})
+    # LoHa / LoKr: diffusers does not load LyCORIS files; the reference is LyCORIS's definition of
+    # the delta (Hadamard / Kronecker product, scale alpha / rank) merged into the weights.
+    for fmt, tensors in (("loha", loha), ("lokr", lokr)):
+        out.update({f"lora.{fmt}." + k: v.half().contiguous() for k, v in tensors.items()})
+        with torch.no_grad():
+            out[f"{fmt}.unet.output"] = merged_with(base, lycoris_deltas[fmt], 0.7)(x, t, encoder_hidden_states=context).sample.contiguous()
     cases = {}
     for fmt, tensors, multiplier, seed in (("kohya", kohya, 0.8, 3), ("peft", peft_tensors, 1.0, 5)):
         pipe.load_lora_weights({k: v.clone() for k, v in tensors.items()}, adapter_name=fmt)
