@@ -42,9 +42,6 @@ public func buildApplication(
     FileRoutes(state: state).register(on: router)
     ModelRoutes(state: state).register(on: router)
 
-    if configuration.loraModelDirectory != nil {
-        log.warning("--lora-model-dir is accepted but LoRA is not supported yet; prompts with <lora:...> are refused (400)")
-    }
     let limiter = ConnectionLimiter(limit: configuration.maxConnections, logger: log)
     let overflowDeadline = TimeAmount(configuration.overflowDeadline)
     let retryAfter = configuration.retryAfterSeconds

@@ -16,7 +16,8 @@ public struct ServerConfiguration: Sendable {
     public var modelName: String?
     /// Which image routes are served.
     public var task: ServerTask = .full
-    /// sd-api-server's `--lora-model-dir` (accepted; LoRA is not supported yet).
+    /// sd-api-server's `--lora-model-dir`: listed by `GET /v1/loras` (each pipeline holds its
+    /// `LoRALibrary`).
     public var loraModelDirectory: String?
     /// sd-api-server's `--control-net`: the ControlNet file the models were loaded with (for logs;
     /// each pipeline holds its own).

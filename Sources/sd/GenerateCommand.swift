@@ -76,6 +76,9 @@ struct GenerateCommand: ParsableCommand {
     @Flag(help: "Turn the control picture into Canny edges first (as sd-api-server's apply_canny_preprocessor).")
     var canny = false
 
+    @Option(help: "A LoRA from --lora-model-dir as NAME or NAME:WEIGHT (repeatable; same as <lora:NAME:WEIGHT> in the prompt).")
+    var lora: [String] = []
+
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int?
 
@@ -122,6 +125,7 @@ struct GenerateCommand: ParsableCommand {
         request.controlStart = controlStart
         request.controlEnd = controlEnd
         request.applyCannyPreprocessor = canny
+        request.loras = try lora.map(Self.parseLoRA)
         let options: GenerationOptions
         do {
             options = try request.options()
@@ -147,6 +151,15 @@ struct GenerateCommand: ParsableCommand {
                 print("\(latentPath): final latent \(result.latent.shape)")
             }
         }
+    }
+
+    /// `NAME` or `NAME:WEIGHT`.
+    static func parseLoRA(_ text: String) throws -> LoRAUse {
+        guard let colon = text.lastIndex(of: ":") else { return LoRAUse(name: text) }
+        guard let weight = Float(text[text.index(after: colon)...]) else {
+            throw ValidationError("--lora '\(text)': the weight after ':' must be a number")
+        }
+        return LoRAUse(name: String(text[..<colon]), multiplier: weight)
     }
 
     /// The flag that sets a request field, for error messages.

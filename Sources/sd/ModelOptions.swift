@@ -1,5 +1,6 @@
 import ArgumentParser
 import Diffusion
+import Foundation
 import Tensor
 
 /// The options that choose and load a model, shared by `sd generate` and `sd serve`.
@@ -16,6 +17,9 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "A ControlNet (ControlLDM .safetensors/.gguf, or diffusers ControlNetModel file or folder) for the model's family.")
     var controlNet: String?
 
+    @Option(help: "Folder of LoRA files (.safetensors/.gguf: kohya-ss LoRA/LoCon, LyCORIS LoHa/LoKr, diffusers/PEFT), used by name: <lora:NAME:WEIGHT> in the prompt.")
+    var loraModelDir: String?
+
     @Option(help: "What the UNet predicts, when the checkpoint's configs do not say: eps or v (SD 2.x 768 models).")
     var prediction: String?
 
@@ -23,6 +27,12 @@ struct ModelOptions: ParsableArguments {
     var arithmetic: ComputePrecision = .bfloat16
 
     func validate() throws {
+        if let loraModelDir {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: loraModelDir, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ValidationError("--lora-model-dir '\(loraModelDir)' is not a folder")
+            }
+        }
         if let prediction, !["eps", "epsilon", "v", "v_prediction"].contains(prediction) {
             throw ValidationError("unknown --prediction '\(prediction)' (eps or v)")
         }
@@ -37,7 +47,14 @@ struct ModelOptions: ParsableArguments {
             case "v", "v_prediction": .v
             default: nil
             }
-        return try DiffusionPipeline(model: model, vae: vae, taesd: taesd, prediction: type, controlNet: controlNet)
+        let pipeline = try DiffusionPipeline(model: model, vae: vae, taesd: taesd, prediction: type, controlNet: controlNet)
+        pipeline.loraLibrary = makeLoRALibrary()
+        return pipeline
+    }
+
+    /// The LoRA folder (a server makes one and hands it to every model, so they share its cache).
+    func makeLoRALibrary() -> LoRALibrary? {
+        loraModelDir.map { LoRALibrary(directory: $0) }
     }
 }
 

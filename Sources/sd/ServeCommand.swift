@@ -35,9 +35,6 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Longest prompt or negative prompt, in 75-token chunks; longer ones get a 400.")
     var maxPromptChunks = 32
 
-    @Option(help: "LoRA folder (accepted; LoRA is not supported yet, prompts with <lora:...> get a 400).")
-    var loraModelDir: String?
-
     @Option(help: "Worker threads; -1 = all cores.")
     var threads = -1
 
@@ -136,7 +133,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.apiKey = apiKey?.value
         configuration.modelName = modelName
         configuration.task = ServerTask(rawValue: task) ?? .full
-        configuration.loraModelDirectory = loraModelDir
+        configuration.loraModelDirectory = modelOptions.loraModelDir
         configuration.controlNet = modelOptions.controlNet
         configuration.outputDirectory = outputDir
         configuration.fileTimeToLive = fileTTL == 0 ? nil : .seconds(fileTTL)
@@ -164,6 +161,8 @@ struct ServeCommand: AsyncParsableCommand {
 
         logger.info("loading \(modelOptions.model ?? "the built-in model")")
         let pipeline = try modelOptions.loadPipeline()
+        let loras = modelOptions.makeLoRALibrary()
+        pipeline.loraLibrary = loras
         logger.info("model \(pipeline.modelName): \(pipeline.family), native size \(pipeline.nativeSize)")
         logger.info("kernels \(CPUKernels.active.rawValue): \(CPUKernels.active.summary), \(Parallel.threadCount) threads")
         if apiKey?.wasTrimmed == true { logger.warning("API_KEY had whitespace around it, which was removed") }
@@ -175,16 +174,18 @@ struct ServeCommand: AsyncParsableCommand {
         let models = ModelPool(
             defaultModel: defaultSource, preloaded: pipeline, others: others, maxLoaded: maxLoadedModels,
             memoryBudget: modelMemoryGB.map { Int64($0 * 1e9) }, logger: logger
-        ) { [controlNet = modelOptions.controlNet, logger] source in
+        ) { [controlNet = modelOptions.controlNet, loras, logger] source in
+            let pipeline: DiffusionPipeline
             do {
-                return try DiffusionPipeline(model: source.path, controlNet: controlNet)
+                pipeline = try DiffusionPipeline(model: source.path, controlNet: controlNet)
             } catch let error as ControlNetError {
                 // The ControlNet steers the models it was made for; the others run without it.
                 logger.warning("model \(source.name) runs without the ControlNet: \(error)")
-                let pipeline = try DiffusionPipeline(model: source.path)
+                pipeline = try DiffusionPipeline(model: source.path)
                 pipeline.controlNetProblem = "\(error)"
-                return pipeline
             }
+            pipeline.loraLibrary = loras
+            return pipeline
         }
         if !others.isEmpty {
             logger.info("models in \(modelDir ?? ""): \(others.map(\.name).joined(separator: ", ")) (up to \(maxLoadedModels) loaded)")

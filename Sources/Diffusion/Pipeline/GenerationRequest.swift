@@ -33,6 +33,8 @@ public struct GenerationRequest: Sendable {
     public var controlStart: Float?
     public var controlEnd: Float?
     public var applyCannyPreprocessor: Bool?
+    /// LoRAs by name in the LoRA folder, besides the prompt's tags.
+    public var loras: [LoRAUse]?
 
     public init(prompt: String? = nil) { self.prompt = prompt }
 
@@ -87,6 +89,7 @@ public struct GenerationRequest: Sendable {
         options.controlStart = controlStart ?? options.controlStart
         options.controlEnd = controlEnd ?? options.controlEnd
         options.cannyPreprocessing = applyCannyPreprocessor ?? false
+        options.loras = loras ?? []
         try options.validate(limits: limits)
         return options
     }

@@ -58,6 +58,7 @@ extension ImageRequest {
         request.controlStart = controlStart
         request.controlEnd = controlEnd
         request.applyCannyPreprocessor = applyCannyPreprocessor
+        request.loras = loras
         do {
             return try request.options(limits: context.limits, randomSeed: context.randomSeed)
         } catch GenerationError.invalidOption(let field, let reason) {

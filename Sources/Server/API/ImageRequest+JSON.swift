@@ -1,3 +1,4 @@
+import Diffusion
 import Foundation
 
 /// JSON body of `POST /v1/images/generations`: snake_case keys; unknown keys are ignored (as
@@ -21,6 +22,7 @@ extension ImageRequest: Decodable {
         case controlEnd = "control_end"
         case applyCannyPreprocessor = "apply_canny_preprocessor"
         case styleRatio = "style_ratio"
+        case lora, loras
         case image, mask
     }
 
@@ -54,6 +56,9 @@ extension ImageRequest: Decodable {
         controlEnd = try c.decodeIfPresent(Float.self, forKey: .controlEnd)
         applyCannyPreprocessor = try c.decodeIfPresent(Bool.self, forKey: .applyCannyPreprocessor)
         styleRatio = try c.decodeIfPresent(Float.self, forKey: .styleRatio)
+        for key in [CodingKeys.lora, .loras] where try c.contains(key) && !c.decodeNil(forKey: key) {
+            loras = (loras ?? []) + (try c.decode([LoRAEntry].self, forKey: key)).map(\.use)
+        }
         quality = try c.decodeIfPresent(String.self, forKey: .quality)
         style = try c.decodeIfPresent(String.self, forKey: .style)
         stream = try c.decodeIfPresent(Bool.self, forKey: .stream)
@@ -64,6 +69,38 @@ extension ImageRequest: Decodable {
         if try c.contains(.mask) && !c.decodeNil(forKey: .mask) {
             throw ServerError.invalidField(field: "mask", message: "masks go to /v1/images/edits as multipart/form-data")
         }
+    }
+}
+
+/// One entry of `lora`: stable-diffusion.cpp's server's `{"path": NAME, "multiplier": W}` (also
+/// `name` and `weight`), or a string `NAME` / `NAME:WEIGHT` as A1111's tag writes it.
+struct LoRAEntry: Decodable {
+    let use: LoRAUse
+
+    enum CodingKeys: String, CodingKey {
+        case path, name, multiplier, weight
+    }
+
+    init(from decoder: any Decoder) throws {
+        if let text = try? decoder.singleValueContainer().decode(String.self) {
+            use = try Self.parse(text)
+            return
+        }
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        guard let name = try c.decodeIfPresent(String.self, forKey: .path) ?? c.decodeIfPresent(String.self, forKey: .name) else {
+            throw ServerError.invalidField(field: "lora", message: "'lora' entries need a \"path\" (or \"name\"): the LoRA's name in the LoRA folder")
+        }
+        let multiplier = try c.decodeIfPresent(Float.self, forKey: .multiplier) ?? c.decodeIfPresent(Float.self, forKey: .weight) ?? 1
+        use = LoRAUse(name: name, multiplier: multiplier)
+    }
+
+    /// `NAME` or `NAME:WEIGHT`.
+    static func parse(_ text: String) throws -> LoRAUse {
+        guard let colon = text.lastIndex(of: ":") else { return LoRAUse(name: text) }
+        guard let weight = Float(text[text.index(after: colon)...].trimmingCharacters(in: .whitespaces)) else {
+            throw ServerError.invalidField(field: "lora", message: "'lora' entry '\(text.prefix(60))': the weight after ':' must be a number")
+        }
+        return LoRAUse(name: String(text[..<colon]), multiplier: weight)
     }
 }
 

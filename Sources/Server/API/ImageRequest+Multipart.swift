@@ -70,6 +70,17 @@ extension ImageRequest {
             case "control_end": controlEnd = try number(part)
             case "apply_canny_preprocessor": applyCannyPreprocessor = try boolean(part)
             case "style_ratio": styleRatio = try number(part)
+            case "lora", "lora[]":
+                // One part per LoRA (`NAME:WEIGHT`), or a JSON list as the JSON body takes it.
+                let text = part.text.trimmingCharacters(in: .whitespaces)
+                if text.hasPrefix("[") {
+                    guard let entries = try? JSONDecoder().decode([LoRAEntry].self, from: Data(text.utf8)) else {
+                        throw ServerError.invalidField(field: "lora", message: "'lora' is not a JSON list of LoRAs")
+                    }
+                    loras = (loras ?? []) + entries.map(\.use)
+                } else {
+                    loras = (loras ?? []) + [try LoRAEntry.parse(text)]
+                }
             case "quality": quality = part.text
             case "style": style = part.text
             case "stream": stream = try boolean(part)

@@ -1,3 +1,5 @@
+import Diffusion
+
 /// The fields of `POST /v1/images/generations` and `/v1/images/edits` by their wire names
 /// (sd-api-server's, plus OpenAI's and ours), typed but not yet validated. JSON and multipart
 /// bodies both produce one; `generationOptions` turns it into the library's options.
@@ -37,6 +39,8 @@ struct ImageRequest: Sendable, Equatable {
     var controlEnd: Float?
     var applyCannyPreprocessor: Bool?
     var styleRatio: Float?
+    /// LoRAs by name in `--lora-model-dir` (stable-diffusion.cpp's server's `lora` list).
+    var loras: [LoRAUse]?
     /// OpenAI fields accepted for compatibility and ignored.
     var quality: String?
     var style: String?

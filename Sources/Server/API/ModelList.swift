@@ -20,3 +20,14 @@ struct ModelList: Codable, Equatable {
     var object = "list"
     var data: [Model]
 }
+
+/// `GET /v1/loras`: the names the LoRA folder holds, for `<lora:NAME:WEIGHT>` and `lora`.
+struct LoRAList: Codable, Equatable {
+    struct Entry: Codable, Equatable {
+        var name: String
+        var object = "lora"
+    }
+
+    var object = "list"
+    var data: [Entry]
+}

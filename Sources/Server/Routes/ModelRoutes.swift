@@ -1,3 +1,4 @@
+import Diffusion
 import Foundation
 import Hummingbird
 
@@ -18,6 +19,12 @@ struct ModelRoutes {
             guard let model = listed().first(where: { $0.id == id }) else { throw ServerError.unknownModel(id) }
             return try JSONResponse.make(model)
         }
+        // The LoRA folder's names (`<lora:NAME:WEIGHT>`, the `lora` field); empty without one.
+        let loraFolder = state.configuration.loraModelDirectory.map { LoRALibrary(directory: $0) }
+        router.get("v1/loras") { _, _ in
+            try JSONResponse.make(LoRAList(data: (loraFolder?.names() ?? []).map { LoRAList.Entry(name: $0) }))
+        }
+        MethodGuard.refuse(on: router, path: "v1/loras", allowing: [.get])
         let queue = state.queue
         router.get("health") { _, _ in
             let load = await queue.load
