@@ -11,6 +11,8 @@ enum BenchmarkItem: String, CaseIterable {
     /// A UNet step steered by a ControlNet (`--control-net`): the ControlNet's residuals for the
     /// same batch of 2, then the UNet with them.
     case controlnet
+    /// A UNet step with a LoRA's deltas beside its layers (`--lora`).
+    case lora
 
     /// The label in the results table.
     func label(steps: Int) -> String {
@@ -19,17 +21,18 @@ enum BenchmarkItem: String, CaseIterable {
         case .vae: "VAE decode"
         case .image: "whole image, \(steps) steps euler_a cfg 7"
         case .controlnet: "ControlNet + UNet step, CFG (batch 2)"
+        case .lora: "UNet step with a LoRA, CFG (batch 2)"
         }
     }
 }
 
 /// `--what`: one item or all of them.
 enum ItemSelection: String, CaseIterable, ExpressibleByArgument {
-    case unet, vae, image, controlnet, all
+    case unet, vae, image, controlnet, lora, all
 
-    /// `all` is every item but `controlnet`, which `--control-net` adds.
-    func items(controlNet: Bool) -> [BenchmarkItem] {
+    /// `all` is every item but `controlnet` and `lora`, which `--control-net` and `--lora` add.
+    func items(controlNet: Bool, lora: Bool) -> [BenchmarkItem] {
         guard self == .all else { return [BenchmarkItem(rawValue: rawValue)].compactMap { $0 } }
-        return BenchmarkItem.allCases.filter { $0 != .controlnet || controlNet }
+        return BenchmarkItem.allCases.filter { ($0 != .controlnet || controlNet) && ($0 != .lora || lora) }
     }
 }

@@ -9,5 +9,5 @@ struct PipelineBenchmark: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "PipelineBenchmark",
         abstract: "SD 1.5 pipeline benchmark on a random-weight checkpoint.",
-        subcommands: [WriteCheckpointCommand.self, WriteControlNetCommand.self, RunCommand.self])
+        subcommands: [WriteCheckpointCommand.self, WriteControlNetCommand.self, WriteLoRACommand.self, RunCommand.self])
 }

@@ -19,6 +19,8 @@ struct PipelineItemRunner {
     let imageOutput: String?
     /// A PNG to compare the whole image with (PSNR).
     let compareWith: String?
+    /// A LoRA file for the `lora` item.
+    var lora: String? = nil
 
     /// Measures `item`, printing each run as it finishes (a 512 image takes minutes).
     func run(_ item: BenchmarkItem) throws -> ItemResult {
@@ -52,6 +54,25 @@ struct PipelineItemRunner {
                 let residuals = controlNet.residuals(x, timesteps: [500, 500], context: context, added: nil, hint: hint, strength: 0.9)
                 return unet(x, timesteps: [500, 500], context: context, control: residuals)
             }
+            for _ in 0..<warmup { _ = step() }
+            for r in 0..<runs {
+                check = TensorStats(timing.measure(step)).description
+                progress(item, r, timing)
+            }
+        case .lora:
+            guard let unet = pipeline.denoisingNetwork as? UNet, let lora else {
+                throw ValidationError("the lora item needs an SD UNet model and --lora")
+            }
+            let side = size / 8
+            let x = Self.normal([2, unet.config.inChannels, side, side], seed: 1)
+            let context = Self.normal([2, 77, unet.config.contextDimension ?? 768], seed: 2)
+            var adapters: LayerAdapters?
+            let setup = try Timing.seconds {
+                adapters = try LoRAAdapters.make([(try LoRAFile(path: lora), 1)], for: pipeline.checkpoint.index)
+            }
+            guard let adapters else { return ItemResult(item: item, timing: timing, peakBytes: nil, check: "no adapters") }
+            print(String(format: "  LoRA read and resolved in %.2f s: %d layers adapted", setup, adapters.deltas.count))
+            let step = { adapters.withValue { unet(x, timesteps: [500, 500], context: context) } }
             for _ in 0..<warmup { _ = step() }
             for r in 0..<runs {
                 check = TensorStats(timing.measure(step)).description

@@ -50,6 +50,9 @@ struct ResultTable {
                     format: "- whole image / (%d UNet steps + VAE decode) = %.2f s / %.2f s = %.3f", steps, image, parts,
                     image / parts))
         }
+        if let adapted = median(.lora), let step = median(.unet) {
+            Swift.print(String(format: "- UNet step with the LoRA / UNet step = %.2f s / %.2f s = %.3f", adapted, step, adapted / step))
+        }
         if let controlled = median(.controlnet), let step = median(.unet) {
             Swift.print(String(format: "- ControlNet + UNet step / UNet step = %.2f s / %.2f s = %.3f", controlled, step, controlled / step))
         }

@@ -28,7 +28,10 @@ struct RunCommand: ParsableCommand {
     @Option(help: "A ControlNet for the checkpoint (from write-controlnet): adds the controlnet item.")
     var controlNet: String?
 
-    @Option(help: "What to time: unet, vae, image, controlnet or all.")
+    @Option(help: "A LoRA for the checkpoint (from write-lora): adds the lora item.")
+    var lora: String?
+
+    @Option(help: "What to time: unet, vae, image, controlnet, lora or all.")
     var what: ItemSelection = .all
 
     @Option(help: "Sampler steps of the whole image.")
@@ -91,9 +94,9 @@ struct RunCommand: ParsableCommand {
 
         let runner = PipelineItemRunner(
             pipeline: pipeline, size: size, runs: runs, warmup: warmup, steps: steps, prompt: prompt,
-            imageOutput: imageOutput, compareWith: compareWith)
+            imageOutput: imageOutput, compareWith: compareWith, lora: lora)
         var results: [ItemResult] = []
-        let items = what.items(controlNet: controlNet != nil)
+        let items = what.items(controlNet: controlNet != nil, lora: lora != nil)
         for item in items {
             print("\(item.label(steps: steps)):")
             let result = try Conv2dTuning.$winograd.withValue(!directConvolutions) { try runner.run(item) }
@@ -122,7 +125,7 @@ struct RunCommand: ParsableCommand {
                 references.append(
                     try TorchReferenceRun(
                         python: python, script: torchScript, checkpoint: checkpoint, size: size, runs: runs, warmup: warmup,
-                        threads: threads, steps: steps, items: items.filter { $0 != .controlnet }, prompt: prompt,
+                        threads: threads, steps: steps, items: items.filter { $0 != .controlnet && $0 != .lora }, prompt: prompt,
                         vocabulary: try BuiltInModel.file("vocab.json"), merges: try BuiltInModel.file("merges.txt")
                     ).run())
             } catch {
