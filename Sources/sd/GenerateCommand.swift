@@ -136,7 +136,13 @@ struct GenerateCommand: ParsableCommand {
         // One run, then exit: the UNet's weights are not needed once the last picture is sampled.
         pipeline.freesWeightsBeforeDecoding = !keepWeights && options.count == 1
         var progress = ProgressBar()
-        let results = try pipeline.generate(options) { progress.update($0) }
+        let results: [GeneratedImage]
+        do {
+            results = try pipeline.generate(options) { progress.update($0) }
+        } catch GenerationError.invalidOption(let field, let reason) {
+            progress.finish()
+            throw ValidationError("\(Self.flag(forField: field)) \(reason)")
+        }
         progress.finish()
 
         for (i, result) in results.enumerated() {
