@@ -210,7 +210,7 @@ public final class DiffusionPipeline: @unchecked Sendable {
 
         if let picture = options.controlImage, let controlNet {
             var control = picture.resized(width: width, height: height)
-            if options.cannyPreprocessing { throw GenerationError.unsupported("TODO-CANNY") }
+            if options.cannyPreprocessing { control = CannyEdgeDetector().edgeMap(of: control) }
             let pixels = padded(control, toWidth: latentWidth * down, height: latentHeight * down)
             extras.control = ControlSignal(
                 controlNet: controlNet, hint: controlNet.encodeHint(pixels.unitTensor()), strength: options.controlStrength,
