@@ -26,6 +26,10 @@ public func buildApplication(
     var log = logger ?? Logger(label: "sd.server")
     if logger == nil { log.logLevel = configuration.logLevel }
     let store = try FileStore(directory: configuration.outputDirectory, timeToLive: configuration.fileTimeToLive)
+    if access(store.root.path, W_OK) != 0 {
+        // Not fatal: the folder may become writable; until then generations get a 500 saying so.
+        log.warning("the output folder \(store.root.path) is not writable (\(String(cString: strerror(errno)))); generations fail until it is")
+    }
     let queue = JobQueue(models: models, configuration: configuration, logger: log)
     let state = ServerState(
         configuration: configuration, queue: queue, store: store,

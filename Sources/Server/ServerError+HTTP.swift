@@ -13,6 +13,8 @@ extension ServerError {
         switch error {
         case let error as ServerError:
             self = error
+        case let error as StorageError:
+            self = error.serverError
         case GenerationError.invalidOption(let field, let reason):
             self = .invalidField(field: field, message: "invalid \(field): \(reason)")
         case GenerationError.unsupported(let what):
@@ -71,6 +73,7 @@ extension ServerError {
         case .conflict: .conflict
         case .cancelled: .init(code: 499, reasonPhrase: "Client Closed Request")
         case .shuttingDown, .tooManyConnections: .serviceUnavailable
+        case .insufficientStorage: .init(code: 507, reasonPhrase: "Insufficient Storage")
         case .internalError: .internalServerError
         }
     }
@@ -92,6 +95,7 @@ extension ServerError {
         case .cancelled: (type, param, code) = ("cancelled", nil, "cancelled")
         case .shuttingDown: (type, param, code) = ("server_error", nil, "shutting_down")
         case .tooManyConnections: (type, param, code) = ("server_error", nil, "too_many_connections")
+        case .insufficientStorage: (type, param, code) = ("server_error", nil, "insufficient_storage")
         case .internalError: (type, param, code) = ("server_error", nil, nil)
         }
         return ErrorResponse(error: .init(message: description, type: type, param: param, code: code))
