@@ -2,6 +2,7 @@ import Diffusion
 import Foundation
 import Hummingbird
 import NIOCore
+import Tensor
 
 // The single place where errors become HTTP responses: library errors, decoding errors,
 // Hummingbird's own errors and `ServerError`, all in OpenAI's error shape.
@@ -19,6 +20,9 @@ extension ServerError {
             self = .invalidField(field: field, message: "invalid \(field): \(reason)")
         case GenerationError.unsupported(let what):
             self = .unsupported(field: nil, message: "unsupported: \(what)")
+        case WeightError.changedOnDisk:
+            // The pool checks the files before each generation; this is a change in between.
+            self = .internalError("a weight file of the model changed on disk; the next request loads the model again")
         case GenerationError.cancelled, is CancellationError:
             self = .cancelled("the generation was cancelled")
         case let error as DecodingError:

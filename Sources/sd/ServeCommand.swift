@@ -175,7 +175,11 @@ struct ServeCommand: AsyncParsableCommand {
         let models = ModelPool(
             defaultModel: defaultSource, preloaded: pipeline, others: others, maxLoaded: maxLoadedModels,
             memoryBudget: modelMemoryGB.map { Int64($0 * 1e9) }, logger: logger
-        ) { [controlNet = modelOptions.controlNet, logger] source in
+        ) { [modelOptions, logger] source in
+            // The default model again (evicted, or its file changed on disk): with its --vae,
+            // --taesd and --prediction, as at start-up.
+            if source.name == defaultName && source.path == modelOptions.model { return try modelOptions.loadPipeline() }
+            let controlNet = modelOptions.controlNet
             do {
                 return try DiffusionPipeline(model: source.path, controlNet: controlNet)
             } catch let error as ControlNetError {
