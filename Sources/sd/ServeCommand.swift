@@ -123,6 +123,8 @@ struct ServeCommand: AsyncParsableCommand {
         }
         var logger = Logger(label: "sd.server")
         logger.logLevel = level
+        // From here until the server listens, SIGTERM/SIGINT end the process at once, logged.
+        let startup = StartupSignals(logger: logger)
         if threads >= 1 { Parallel.threadCount = threads }
 
         var configuration = ServerConfiguration()
@@ -195,7 +197,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         logger.info(
             "at most \(configuration.maxConnections) connections, idle timeout \(idleTimeout == 0 ? "off" : "\(idleTimeout) s")")
-        let app = try buildApplication(configuration: configuration, models: models, logger: logger)
+        let app = try buildApplication(configuration: configuration, models: models, logger: logger) { startup.serving() }
         logger.info("listening on \(configuration.host):\(configuration.port), task \(configuration.task.rawValue)")
         try await app.runService()
     }
