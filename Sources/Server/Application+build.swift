@@ -17,15 +17,22 @@ public func buildApplication(
 
 /// Builds the HTTP server over a pool of models: routes, middleware (CORS, errors, auth), the job
 /// queue, the file sweeper, and the connection limits and idle timeout.
+/// - Parameter onListening: called once the socket is bound (and the graceful-shutdown signal
+///   handlers of `runService` are in place).
 /// - Throws: `APIKey.Problem` for an API key no client could send (an empty one no longer
 ///   means "no key"), or when the output folder cannot be created.
 public func buildApplication(
-    configuration: ServerConfiguration, models: ModelPool, logger: Logger? = nil
+    configuration: ServerConfiguration, models: ModelPool, logger: Logger? = nil,
+    onListening: @escaping @Sendable () -> Void = {}
 ) throws -> some ApplicationProtocol {
     if let key = configuration.apiKey { try APIKey.check(key) }
     var log = logger ?? Logger(label: "sd.server")
     if logger == nil { log.logLevel = configuration.logLevel }
     let store = try FileStore(directory: configuration.outputDirectory, timeToLive: configuration.fileTimeToLive)
+    if access(store.root.path, W_OK) != 0 {
+        // Not fatal: the folder may become writable; until then generations get a 500 saying so.
+        log.warning("the output folder \(store.root.path) is not writable (\(String(cString: strerror(errno)))); generations fail until it is")
+    }
     let queue = JobQueue(models: models, configuration: configuration, logger: log)
     let state = ServerState(
         configuration: configuration, queue: queue, store: store,
@@ -60,6 +67,7 @@ public func buildApplication(
             availableConnectionsDelegate: MaximumAvailableConnections(
                 configuration.maxConnections + configuration.connectionHeadroom, logger: log)),
         services: [FileSweeper(store: store, interval: configuration.fileSweepInterval, logger: log)],
+        onServerRunning: { _ in onListening() },
         logger: log)
     return ImageServerApplication(base: base, queue: queue)
 }

@@ -13,6 +13,17 @@ public protocol ImageGenerating: Sendable {
     ) throws -> [GeneratedImage]
     /// A small picture of a latent (the denoiser's estimate during a run) for progress previews.
     func preview(_ latent: Tensor) -> RGBImage
+    /// Throws when the model's weight files changed on disk since it was loaded (truncated or
+    /// written to), before a generation reads them; the pool then loads the model again.
+    func checkWeights() throws
 }
 
-extension DiffusionPipeline: ImageGenerating {}
+extension ImageGenerating {
+    /// Nothing to check (fakes, models held in memory).
+    public func checkWeights() throws {}
+}
+
+extension DiffusionPipeline: ImageGenerating {
+    /// `checkWeightFiles()`: one `fstat` per weight file.
+    public func checkWeights() throws { try checkWeightFiles() }
+}

@@ -2,6 +2,7 @@ import Diffusion
 import Foundation
 import Hummingbird
 import NIOCore
+import Tensor
 
 // The single place where errors become HTTP responses: library errors, decoding errors,
 // Hummingbird's own errors and `ServerError`, all in OpenAI's error shape.
@@ -13,10 +14,15 @@ extension ServerError {
         switch error {
         case let error as ServerError:
             self = error
+        case let error as StorageError:
+            self = error.serverError
         case GenerationError.invalidOption(let field, let reason):
             self = .invalidField(field: field, message: "invalid \(field): \(reason)")
         case GenerationError.unsupported(let what):
             self = .unsupported(field: nil, message: "unsupported: \(what)")
+        case WeightError.changedOnDisk:
+            // The pool checks the files before each generation; this is a change in between.
+            self = .internalError("a weight file of the model changed on disk; the next request loads the model again")
         case GenerationError.cancelled, is CancellationError:
             self = .cancelled("the generation was cancelled")
         case let error as DecodingError:
@@ -71,6 +77,7 @@ extension ServerError {
         case .conflict: .conflict
         case .cancelled: .init(code: 499, reasonPhrase: "Client Closed Request")
         case .shuttingDown, .tooManyConnections: .serviceUnavailable
+        case .insufficientStorage: .init(code: 507, reasonPhrase: "Insufficient Storage")
         case .internalError: .internalServerError
         }
     }
@@ -92,6 +99,7 @@ extension ServerError {
         case .cancelled: (type, param, code) = ("cancelled", nil, "cancelled")
         case .shuttingDown: (type, param, code) = ("server_error", nil, "shutting_down")
         case .tooManyConnections: (type, param, code) = ("server_error", nil, "too_many_connections")
+        case .insufficientStorage: (type, param, code) = ("server_error", nil, "insufficient_storage")
         case .internalError: (type, param, code) = ("server_error", nil, nil)
         }
         return ErrorResponse(error: .init(message: description, type: type, param: param, code: code))

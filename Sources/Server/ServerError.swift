@@ -27,7 +27,10 @@ public enum ServerError: Error, Equatable, CustomStringConvertible {
     case shuttingDown
     /// Every connection slot is taken (`--max-connections`); try again after `retryAfter` seconds.
     case tooManyConnections(retryAfter: Int)
-    /// A bug or an environment failure (disk full); the message is safe to show.
+    /// The output file could not be stored: the disk or the quota is full (507).
+    case insufficientStorage(String)
+    /// A bug or an environment failure (an output folder that is not writable); the message is
+    /// safe to show.
     case internalError(String)
 
     /// The message sent to the client.
@@ -37,7 +40,7 @@ public enum ServerError: Error, Equatable, CustomStringConvertible {
             if let field, !message.contains(field) { return "\(field): \(message)" }
             return message
         case .unauthorized(let message), .notFound(let message), .gone(let message), .conflict(let message),
-            .cancelled(let message), .internalError(let message):
+            .cancelled(let message), .insufficientStorage(let message), .internalError(let message):
             return message
         case .unknownModel(let name): return "the model '\(name.prefix(100))' does not exist (GET /v1/models lists them)"
         case .methodNotAllowed(let method, let path): return "method \(method) is not allowed on \(path)"

@@ -120,6 +120,8 @@ struct ServeCommand: AsyncParsableCommand {
         }
         var logger = Logger(label: "sd.server")
         logger.logLevel = level
+        // From here until the server listens, SIGTERM/SIGINT end the process at once, logged.
+        let startup = StartupSignals(logger: logger)
         if threads >= 1 { Parallel.threadCount = threads }
 
         var configuration = ServerConfiguration()
@@ -174,7 +176,15 @@ struct ServeCommand: AsyncParsableCommand {
         let models = ModelPool(
             defaultModel: defaultSource, preloaded: pipeline, others: others, maxLoaded: maxLoadedModels,
             memoryBudget: modelMemoryGB.map { Int64($0 * 1e9) }, logger: logger
-        ) { [controlNet = modelOptions.controlNet, loras, logger] source in
+        ) { [modelOptions, loras, logger] source in
+            // The default model again (evicted, or its file changed on disk): with its --vae,
+            // --taesd and --prediction, as at start-up.
+            if source.name == defaultName && source.path == modelOptions.model {
+                let pipeline = try modelOptions.loadPipeline()
+                pipeline.loraLibrary = loras
+                return pipeline
+            }
+            let controlNet = modelOptions.controlNet
             let pipeline: DiffusionPipeline
             do {
                 pipeline = try DiffusionPipeline(model: source.path, controlNet: controlNet)
@@ -192,7 +202,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         logger.info(
             "at most \(configuration.maxConnections) connections, idle timeout \(idleTimeout == 0 ? "off" : "\(idleTimeout) s")")
-        let app = try buildApplication(configuration: configuration, models: models, logger: logger)
+        let app = try buildApplication(configuration: configuration, models: models, logger: logger) { startup.serving() }
         logger.info("listening on \(configuration.host):\(configuration.port), task \(configuration.task.rawValue)")
         try await app.runService()
     }

@@ -38,9 +38,24 @@ public final class DiffusionPipeline: @unchecked Sendable {
     private let previewLock = NSLock()
     private var fittedPreview: LatentPreview?
 
+    /// The mapped files the weights are read from, checked before each generation
+    /// (`checkWeightFiles`): the checkpoint's (with its VAE) and, when loaded by path, the
+    /// TAESD's and ControlNet's too.
+    public private(set) var weightFiles: [MappedFile]
+
     public init(components: ModelComponents, name: String) {
         self.components = components
         self.modelName = name
+        var seen = Set<ObjectIdentifier>()
+        weightFiles = components.checkpoint.index.tensors.values.map(\.file).filter { seen.insert(ObjectIdentifier($0)).inserted }
+    }
+
+    /// Throws when a weight file was truncated or written to since the model was loaded: a read
+    /// of a truncated mapping raises SIGBUS, so this runs before every generation (and right
+    /// after loading). A truncation *during* a generation still ends the process.
+    /// - Throws: `WeightError.changedOnDisk` naming the file.
+    public func checkWeightFiles() throws {
+        for file in weightFiles { try file.checkUnchanged() }
     }
 
     /// Builds the parts of an opened checkpoint (chosen by its detected family); strict: every
@@ -57,25 +72,30 @@ public final class DiffusionPipeline: @unchecked Sendable {
     /// (madebyollin/taesd `diffusion_pytorch_model.safetensors`, `decoder.layers.N` names), and
     /// an optional ControlNet (`ControlNet.load`).
     /// - Throws: `WeightError` for unreadable, malformed or mismatched weights (naming file and
-    ///   tensor), `TokenizerError` for a bad vocabulary, `ControlNetError` for a ControlNet of
-    ///   another architecture.
+    ///   tensor; a file shorter than its header says is `.badOffsets` or `.truncated`), or
+    ///   `.changedOnDisk` when a file changed while the model was built; `TokenizerError` for a
+    ///   bad vocabulary, `ControlNetError` for a ControlNet of another architecture.
     public convenience init(
         model: String? = nil, vae: String? = nil, taesd: String? = nil, prediction: PredictionType? = nil, controlNet: String? = nil
     ) throws {
-        let path = try model ?? BuiltInModel.checkpointPath()
-        let checkpoint = try Checkpoint(path: path, vaePath: vae, predictionType: prediction)
-        let vocabulary = try BuiltInModel.file("vocab.json"), merges = try BuiltInModel.file("merges.txt")
-        let tokenizer = try CLIPTokenizer(vocabulary: URL(fileURLWithPath: vocabulary), merges: URL(fileURLWithPath: merges))
-        let fastDecoder = try taesd.map { path -> TAESDDecoder in
-            let file = try SafetensorsFile(path: path)
-            let index = WeightIndex(source: path, tensors: file.tensors)
-            let decoder = try TAESDDecoder(index.weights())
-            try index.checkAllConsumed(under: "decoder.")
-            return decoder
+        let (components, files) = try MappedFile.recordingMapped { () throws -> ModelComponents in
+            let path = try model ?? BuiltInModel.checkpointPath()
+            let checkpoint = try Checkpoint(path: path, vaePath: vae, predictionType: prediction)
+            let vocabulary = try BuiltInModel.file("vocab.json"), merges = try BuiltInModel.file("merges.txt")
+            let tokenizer = try CLIPTokenizer(vocabulary: URL(fileURLWithPath: vocabulary), merges: URL(fileURLWithPath: merges))
+            let fastDecoder = try taesd.map { path -> TAESDDecoder in
+                let file = try SafetensorsFile(path: path)
+                let index = WeightIndex(source: path, tensors: file.tensors)
+                let decoder = try TAESDDecoder(index.weights())
+                try index.checkAllConsumed(under: "decoder.")
+                return decoder
+            }
+            return try ModelComponents.load(checkpoint, tokenizer: tokenizer, fastDecoder: fastDecoder, controlNet: controlNet)
         }
-        try self.init(
-            checkpoint: checkpoint, tokenizer: tokenizer, taesd: fastDecoder, controlNet: controlNet,
-            name: model.map { ($0 as NSString).lastPathComponent } ?? "tiny-shapes")
+        self.init(components: components, name: model.map { ($0 as NSString).lastPathComponent } ?? "tiny-shapes")
+        var seen = Set(weightFiles.map(ObjectIdentifier.init))
+        weightFiles += files.filter { seen.insert(ObjectIdentifier($0)).inserted }
+        try checkWeightFiles()
     }
 
     /// A small picture of a latent (one pixel per latent cell) for progress previews; the map is
@@ -97,6 +117,8 @@ public final class DiffusionPipeline: @unchecked Sendable {
         progress: (GenerationProgress) throws -> Void = { _ in }
     ) throws -> [GeneratedImage] {
         try options.validate(limits: limits)
+        // Before any weight is read: a truncated file would raise SIGBUS on the first page past its end.
+        try checkWeightFiles()
         // The activations' memory goes back to the system between requests (a server idles at
         // its weights' size, not at the largest decode it ran).
         defer { TensorStorage.releaseUnusedMemory() }

@@ -2,8 +2,9 @@ import Foundation
 
 /// The output folder, laid out as sd-api-server's `archives`: `<root>/file_<uuid>/<name>`, one
 /// file per id. Ids and names are checked against strict patterns before any path is built, so
-/// no request can reach outside the folder. Files are written atomically (temporary file, then
-/// rename), so a reader or a shutdown never sees half a file.
+/// no request can reach outside the folder. Files are written atomically (temporary file,
+/// flushed, then renamed), so a reader or a shutdown never sees half a file, and a failed write
+/// (disk full, folder not writable) leaves nothing behind.
 struct FileStore: Sendable {
     let root: URL
     let timeToLive: Duration?
@@ -29,20 +30,56 @@ struct FileStore: Sendable {
         }
     }
 
-    /// Stores `bytes` under a new id.
-    /// - Throws: `ServerError.internalError` when the disk refuses.
+    /// Stores `bytes` under a new id: a temporary file in the id's folder, written, flushed to
+    /// the disk and then renamed to `name`. On any failure the temporary file and the folder are
+    /// removed again, so a full or read-only disk leaves nothing behind.
+    /// - Throws: `StorageError` (the call, the path and errno, for the log); `ServerError(_:)`
+    ///   turns it into a 507 when the disk or quota is full, else a 500.
     func save(_ bytes: [UInt8], name: String) throws -> FileObject {
         precondition(Self.isValidName(name), "FileStore.save: bad name \(name)")
         let id = "file_\(UUID().uuidString.lowercased())"
-        let folder = root.appendingPathComponent(id, isDirectory: true)
+        let folder = root.appendingPathComponent(id, isDirectory: true).path
+        guard mkdir(folder, 0o777) == 0 else { throw StorageError(operation: "mkdir", path: folder, code: errno) }
         do {
-            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: false)
-            try Data(bytes).write(to: folder.appendingPathComponent(name), options: .atomic)
+            try Self.writeAtomically(bytes, to: folder + "/" + name, temporary: folder + "/.\(name).partial")
         } catch {
-            try? FileManager.default.removeItem(at: folder)
-            throw ServerError.internalError("could not store the output file")
+            rmdir(folder)
+            throw error
         }
         return FileObject(id: id, bytes: bytes.count, createdAt: Int(Date().timeIntervalSince1970), filename: name)
+    }
+
+    /// Writes `bytes` to `temporary` (which must not exist), flushes it and renames it to `path`;
+    /// removes `temporary` when any step fails. Its name starts with '.', so `locate` never
+    /// serves it.
+    /// - Throws: `StorageError` naming the failed call.
+    static func writeAtomically(_ bytes: [UInt8], to path: String, temporary: String) throws {
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
+        guard fd >= 0 else { throw StorageError(operation: "open", path: temporary, code: errno) }
+        var failure: StorageError?
+        bytes.withUnsafeBytes { buffer in
+            var done = 0
+            while done < buffer.count {
+                let n = write(fd, buffer.baseAddress! + done, buffer.count - done)
+                if n > 0 {
+                    done += n
+                } else if n < 0 && errno == EINTR {
+                    continue
+                } else {
+                    // write(2) returns 0 only for a zero-length request; treat it as no space.
+                    failure = StorageError(operation: "write", path: temporary, code: n < 0 ? errno : ENOSPC)
+                    return
+                }
+            }
+        }
+        // Some file systems (NFS, quotas) report a full disk only when the data is flushed.
+        if failure == nil && fsync(fd) != 0 && errno != EINVAL { failure = StorageError(operation: "fsync", path: temporary, code: errno) }
+        if close(fd) != 0 && failure == nil && errno != EINTR { failure = StorageError(operation: "close", path: temporary, code: errno) }
+        if failure == nil && rename(temporary, path) != 0 { failure = StorageError(operation: "rename", path: path, code: errno) }
+        if let failure {
+            unlink(temporary)
+            throw failure
+        }
     }
 
     /// Every stored file, oldest first.

@@ -9,26 +9,40 @@ struct ImageResponseRenderer: Sendable {
     let store: FileStore
     let urlPrefix: String
 
-    /// - Throws: `ServerError.internalError` on disk errors.
+    /// All or nothing: when storing picture i fails, the files already stored for pictures
+    /// 0..<i are deleted again, so a failed request leaves no file behind.
+    /// - Throws: `StorageError` on disk errors (507 when the disk is full, else 500).
     func render(_ images: [GeneratedImage], settings: ResponseSettings, created: Date = Date()) throws -> ImageResponse {
         var items: [ImageResponse.Item] = []
-        for (index, generated) in images.enumerated() {
-            let bytes: [UInt8]
-            switch settings.outputFormat {
-            case .png:
-                bytes = generated.pngWithParameters()
-            case .jpeg:
-                bytes = JPEG.encode(generated.image, quality: settings.jpegQuality)
+        var stored: [String] = []
+        do {
+            for (index, generated) in images.enumerated() {
+                let (item, id) = try renderItem(generated, index: index, settings: settings)
+                stored.append(id)
+                items.append(item)
             }
-            let name = (index == 0 ? "output" : "output-\(index + 1)") + "." + settings.outputFormat.fileExtension
-            let file = try store.save(bytes, name: name)
-            var item = ImageResponse.Item(prompt: settings.prompt, seed: generated.seed, fileID: file.id)
-            switch settings.format {
-            case .url: item.url = "\(urlPrefix)/v1/files/download/\(file.id)/\(name)"
-            case .b64JSON: item.b64JSON = Data(bytes).base64EncodedString()
-            }
-            items.append(item)
+        } catch {
+            for id in stored { _ = try? store.delete(id) }
+            throw error
         }
         return ImageResponse(created: Int(created.timeIntervalSince1970), data: items)
+    }
+
+    private func renderItem(_ generated: GeneratedImage, index: Int, settings: ResponseSettings) throws -> (ImageResponse.Item, fileID: String) {
+        let bytes: [UInt8]
+        switch settings.outputFormat {
+        case .png:
+            bytes = generated.pngWithParameters()
+        case .jpeg:
+            bytes = JPEG.encode(generated.image, quality: settings.jpegQuality)
+        }
+        let name = (index == 0 ? "output" : "output-\(index + 1)") + "." + settings.outputFormat.fileExtension
+        let file = try store.save(bytes, name: name)
+        var item = ImageResponse.Item(prompt: settings.prompt, seed: generated.seed, fileID: file.id)
+        switch settings.format {
+        case .url: item.url = "\(urlPrefix)/v1/files/download/\(file.id)/\(name)"
+        case .b64JSON: item.b64JSON = Data(bytes).base64EncodedString()
+        }
+        return (item, file.id)
     }
 }

@@ -198,7 +198,10 @@ actor JobQueue {
         case .failure(let error):
             let serverError = machine.isShuttingDown && jobs[id]?.control.isCancelled == true ? .shuttingDown : ServerError(error)
             if case .cancelled = serverError { status = .cancelled } else if case .shuttingDown = serverError { status = .cancelled } else { status = .failed }
-            if case .internalError = serverError { logger.error("generation failed", metadata: ["job": "\(id)", "error": "\(error)"]) }
+            switch serverError {
+            case .internalError, .insufficientStorage: logger.error("generation failed", metadata: ["job": "\(id)", "error": "\(error)"])
+            default: break
+            }
             finishJob(id, error: serverError)
         }
         logger.debug("job finished", metadata: ["job": "\(id)", "status": "\(status.rawValue)"])

@@ -103,9 +103,18 @@ public final class ModelPool: @unchecked Sendable {
         condition.lock()
         while case .loading = slots[name] { condition.wait() }
         if case .loaded(let generator) = slots[name] {
-            markUsed(name)
-            condition.unlock()
-            return generator
+            do {
+                // One fstat per file. A model whose file was truncated would raise SIGBUS when
+                // it reads past the new end: it is loaded again instead, which checks the file
+                // against its header (and refuses a cut one, naming file and tensor).
+                try generator.checkWeights()
+                markUsed(name)
+                condition.unlock()
+                return generator
+            } catch {
+                logger.error("model \(name) is loaded again: \(error)")
+                slots[name] = .unloaded
+            }
         }
         slots[name] = .loading
         // Room first, so the peak never holds the model being dropped and the one coming in.
@@ -116,6 +125,8 @@ public final class ModelPool: @unchecked Sendable {
         let loaded: any ImageGenerating
         do {
             loaded = try loader(source)
+            // A loader that hands back a model it already had gets it checked here.
+            try loaded.checkWeights()
         } catch {
             condition.lock()
             slots[name] = .unloaded

@@ -18,6 +18,8 @@ public enum WeightError: Error, Equatable, CustomStringConvertible {
     case missingTensor(file: String, tensor: String)
     case shapeMismatch(file: String, tensor: String, expected: [Int], actual: [Int])
     case unusedTensors(file: String, tensors: [String])
+    /// A mapped file was truncated or rewritten after it was loaded (`MappedFile.checkUnchanged`).
+    case changedOnDisk(file: String, reason: String)
 
     public var description: String {
         switch self {
@@ -40,6 +42,7 @@ public enum WeightError: Error, Equatable, CustomStringConvertible {
         case .missingTensor(let file, let tensor): "\(file): missing tensor '\(tensor)'"
         case .shapeMismatch(let file, let tensor, let expected, let actual):
             "\(file): tensor '\(tensor)' has shape \(actual), expected \(expected)"
+        case .changedOnDisk(let file, let reason): "\(file): changed on disk since it was loaded: \(reason)"
         case .unusedTensors(let file, let tensors):
             "\(file): \(tensors.count) unused tensors: \(tensors.prefix(10).joined(separator: ", "))"
                 + (tensors.count > 10 ? ", ..." : "")
