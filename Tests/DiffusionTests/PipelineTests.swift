@@ -223,10 +223,13 @@ import Testing
         #expect(fast.decodeLatent(latent).scalars == taesd(latent).scalars)
     }
 
-    @Test func loraTagsAreRejectedClearlyRatherThanIgnored() throws {
+    /// Without a LoRA folder a tag is refused, never ignored (LoRATests covers applying one).
+    @Test func loraTagsWithoutALoRAFolderAreRefusedRatherThanIgnored() throws {
         let p = try #require(PipelineTests.pipeline)
         let o = GenerationOptions(prompt: "a red circle <lora:pixel-art:0.8>")
-        #expect(throws: GenerationError.unsupported("LoRA ('<lora:pixel-art:...>' in the prompt) is not supported yet")) {
+        #expect(throws: GenerationError.invalidOption(
+            field: "prompt", reason: "asks for the LoRA 'pixel-art', but no LoRA folder is configured (--lora-model-dir)")
+        ) {
             try p.generate(o)
         }
     }
