@@ -16,7 +16,7 @@ struct WriteLoRACommand: ParsableCommand {
     @Option(help: "Rank of every module.")
     var rank: Int = 32
 
-    @Option(help: "Also adapt the res blocks' 3x3 convolutions (LoCon).")
+    @Flag(help: "Also adapt the res blocks' 3x3 convolutions (LoCon).")
     var locon = false
 
     @Option(help: "Front-coded SD 1.5 key list (default: the repository's test fixture).")
