@@ -203,3 +203,9 @@ func eventually(_ condition: () async throws -> Bool) async throws -> Bool {
     }
     return false
 }
+
+/// The pixels of the first picture of a `b64_json` image answer.
+func firstPicture(_ response: Reply) throws -> [UInt8] {
+    let item = try #require(try response.decode(ImageResponse.self).data.first, "\(response.text)")
+    return try PNG.decode(Array(try #require(Data(base64Encoded: item.b64JSON ?? "")))).pixels
+}
