@@ -151,6 +151,8 @@ public final class DiffusionPipeline: @unchecked Sendable {
             throw GenerationError.invalidOption(
                 field: uses[0].1, reason: "asks for the LoRA '\(uses[0].0.name.prefix(80))', but no LoRA folder is configured (--lora-model-dir)")
         }
+        // Errors go back to clients: they name the LoRA file, not where the folder is.
+        func described(_ error: any Error) -> String { "\(error)".replacingOccurrences(of: loraLibrary.directory + "/", with: "") }
         var files: [(file: LoRAFile, multiplier: Float)] = []
         for (use, field) in uses {
             if let problem = LoRALibrary.problem(with: use.name) {
@@ -162,13 +164,13 @@ public final class DiffusionPipeline: @unchecked Sendable {
             do {
                 files.append((try loraLibrary.file(named: use.name), use.multiplier))
             } catch {
-                throw GenerationError.invalidOption(field: field, reason: "\(error)")
+                throw GenerationError.invalidOption(field: field, reason: described(error))
             }
         }
         do {
             return try LoRAAdapters.make(files, for: checkpoint.index)
         } catch {
-            throw GenerationError.invalidOption(field: uses[0].1, reason: "\(error)")
+            throw GenerationError.invalidOption(field: uses[0].1, reason: described(error))
         }
     }
 
