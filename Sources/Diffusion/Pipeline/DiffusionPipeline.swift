@@ -187,6 +187,7 @@ public final class DiffusionPipeline: @unchecked Sendable {
             return try components.conditioner.condition(parsed, request)
         }
         let cond = try condition(prompt, options.prompt, .prompt)
+        try GenerationCancellation.check()
         let uncond = options.cfgScale == 1 ? nil : try condition(try PromptParser.parse(options.negativePrompt), options.negativePrompt, .negativePrompt)
         // One-shot: the text encoder's packed weights are not needed while sampling.
         if freesWeightsBeforeDecoding { PackedWeights.releaseAll() }

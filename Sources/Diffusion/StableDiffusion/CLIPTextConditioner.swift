@@ -30,7 +30,7 @@ public struct CLIPTextConditioner: TextConditioner {
             throw GenerationError.invalidOption(field: "clip_skip", reason: "the text encoder has \(encoder.layerCount) layers, got \(skip)")
         }
         let chunks = (0..<tokens.chunkCount).map { Array(tokens.chunkIDs($0)) }
-        let hidden = encoder(chunks, skip: effectiveSkip, finalLayerNorm: true, pooled: false).hidden  // [k, 77, D]
+        let hidden = try encoder.encode(chunks, skip: effectiveSkip, finalLayerNorm: true, pooled: false).hidden  // [k, 77, D]
         return Conditioning(context: tokens.applyingWeights(to: hidden.reshaped(1, -1, hidden.shape[2])))  // [1, 77k, D]
     }
 }

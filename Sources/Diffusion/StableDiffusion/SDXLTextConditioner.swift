@@ -22,8 +22,8 @@ public struct SDXLTextConditioner: TextConditioner {
         guard skip <= encoderL.layerCount && skip <= encoderG.layerCount else {
             throw GenerationError.invalidOption(field: "clip_skip", reason: "larger than the text encoders' layer counts")
         }
-        let l = encoderL((0..<tokensL.chunkCount).map { Array(tokensL.chunkIDs($0)) }, skip: skip, finalLayerNorm: false, pooled: false)
-        let g = encoderG((0..<tokensG.chunkCount).map { Array(tokensG.chunkIDs($0)) }, skip: skip, finalLayerNorm: false, pooled: true)
+        let l = try encoderL.encode((0..<tokensL.chunkCount).map { Array(tokensL.chunkIDs($0)) }, skip: skip, finalLayerNorm: false, pooled: false)
+        let g = try encoderG.encode((0..<tokensG.chunkCount).map { Array(tokensG.chunkIDs($0)) }, skip: skip, finalLayerNorm: false, pooled: true)
         let both = Tensor.concat([l.hidden, g.hidden], axis: 2)  // [k, 77, 768 + 1280]
         var context = tokensL.applyingWeights(to: both.reshaped(1, -1, both.shape[2]))  // [1, 77k, 2048]
         if request.role == .negativePrompt && request.text.isEmpty {

@@ -163,12 +163,15 @@ actor JobQueue {
             let outcome = Result<ImageResponse, any Error> {
                 // Loads the model on its first use (the wait counts as this job's running time).
                 let images = try models.withModel(model) { generator in
-                    try generator.generate(options, limits: limits) { step in
-                        if control.isCancelled { throw GenerationError.cancelled }
-                        let preview = wantsPreview ? generator.preview(step.denoised) : nil
-                        let progress = Self.progress(step, since: startTime, preview: preview)
-                        control.progress = progress
-                        events.yield(.progress(progress))
+                    // Also inside the prompt encodes, where no step reports yet.
+                    try GenerationCancellation { control.isCancelled }.withValue {
+                        try generator.generate(options, limits: limits) { step in
+                            if control.isCancelled { throw GenerationError.cancelled }
+                            let preview = wantsPreview ? generator.preview(step.denoised) : nil
+                            let progress = Self.progress(step, since: startTime, preview: preview)
+                            control.progress = progress
+                            events.yield(.progress(progress))
+                        }
                     }
                 }
                 // A cancel that lands during the last step still wins: nothing is stored.
