@@ -68,6 +68,9 @@ public struct LoRAFile: Sendable {
         ("dora_scale", "dora"), ("diff_b", "bias"), ("diff", "diff"),
     ]
 
+    /// Float32 values the decoded modules hold.
+    public var valueCount: Int { modules.reduce(0) { $0 + $1.parts.values.reduce(0) { $0 + $1.count } } }
+
     /// A file of the given modules (already decoded).
     init(path: String, modules: [Module]) {
         self.path = path

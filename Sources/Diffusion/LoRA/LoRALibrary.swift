@@ -13,19 +13,23 @@ public struct LoRAUse: Sendable, Equatable {
 }
 
 /// The LoRA folder (`--lora-model-dir`): names resolved only inside it, files read once and
-/// kept while they are in use (the most recently used `capacity` of them).
+/// kept while they are in use (the most recently used `capacity` of them, within `maxCachedValues`
+/// decoded values: a file is held as Float32).
 public final class LoRALibrary: @unchecked Sendable {
     public let directory: String
     public let capacity: Int
+    /// The most Float32 values the cache holds (2^28: 1 GiB); the most recent file always stays.
+    public let maxCachedValues: Int
     private let lock = NSLock()
     private var cache: [(path: String, modified: Date, file: LoRAFile)] = []
 
     /// The file extensions looked for, in order, after the name itself.
     public static let extensions = ["safetensors", "gguf"]
 
-    public init(directory: String, capacity: Int = 8) {
+    public init(directory: String, capacity: Int = 8, maxCachedValues: Int = 1 << 28) {
         self.directory = directory
         self.capacity = max(1, capacity)
+        self.maxCachedValues = maxCachedValues
     }
 
     /// The names the folder holds (file names without extension), sorted.
@@ -69,6 +73,7 @@ public final class LoRALibrary: @unchecked Sendable {
             cache.removeAll { $0.path == path }
             cache.append((path, modified, file))
             if cache.count > capacity { cache.removeFirst(cache.count - capacity) }
+            while cache.count > 1 && cache.reduce(0, { $0 + $1.file.valueCount }) > maxCachedValues { cache.removeFirst() }
         }
         return file
     }

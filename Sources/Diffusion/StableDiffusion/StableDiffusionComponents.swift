@@ -31,6 +31,12 @@ enum StableDiffusionComponents {
         let vae = try AutoencoderKL(root["first_stage_model"], groups: config.vaeNormGroups ?? 32)
         try checkpoint.checkAllConsumed()
         let controlNet = try controlNetPath.map { try ControlNet.load(path: $0, for: unetConfig) }
+        // Its encoded picture is added to the latent-sized first block: the factors must agree.
+        if let controlNet, controlNet.downscale != checkpoint.vaeDownscale {
+            throw ControlNetError.doesNotFit(
+                file: controlNet.source,
+                reason: "its hint encoder downsamples \(controlNet.downscale)x, the model's VAE \(checkpoint.vaeDownscale)x")
+        }
 
         let table = SigmaTable.stableDiffusion
         let parameterization: any Parameterization =
