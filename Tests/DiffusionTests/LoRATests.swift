@@ -250,6 +250,17 @@ import Testing
             return module == q.name
         }
 
+        // Factors that do not multiply are an error, not a crash in the product.
+        let ones = { (shape: [Int]) in Tensor(shape: shape, values: .init(repeating: 1, count: shape.reduce(1, *))) }
+        let badLoHa = LoRAFile.Module(
+            name: q.name, parts: ["hada_w1_a": ones([128, 4]), "hada_w1_b": ones([5, 128]), "hada_w2_a": ones([128, 4]), "hada_w2_b": ones([4, 128])])
+        #expect {
+            try LoRAAdapters.make([(LoRAFile(path: "loha", modules: [badLoHa]), 1)], for: index)
+        } throws: { error in
+            guard case .shapeMismatch = error as? LoRAError else { return false }
+            return true
+        }
+
         // No LoRA folder at all.
         let bare = try #require(PipelineTests.pipeline)
         o.prompt = "a circle <lora:kohya:1>"

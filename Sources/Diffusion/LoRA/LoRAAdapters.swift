@@ -38,8 +38,8 @@ public enum LoRAAdapters {
         let alpha = parts["alpha"].map { $0.scalars.first ?? 0 }
 
         if let down = parts["down"], let up = parts["up"] {
-            let rank = down.shape[0]
-            guard up.rank >= 2, up.shape[0] == outRows, up.count == outRows * rank else {
+            let rank = down.rank >= 2 ? down.shape[0] : 0
+            guard rank >= 1, up.rank >= 2, up.shape[0] == outRows, up.count == outRows * rank else {
                 throw fail("lora_up \(up.shape) does not give the layer's \(outRows) outputs from rank \(rank)")
             }
             // A Linear takes [r, in] (or the same as a 1x1 conv); a convolution takes its own
@@ -63,11 +63,15 @@ public enum LoRAAdapters {
         let layerCount = deltaShape.reduce(1, *)
         if let w1a = parts["hada_w1_a"], let w1b = parts["hada_w1_b"], let w2a = parts["hada_w2_a"], let w2b = parts["hada_w2_b"] {
             // LoHa: ΔW = (w1_a w1_b) ⊙ (w2_a w2_b), scale alpha / rank.
+            for (x, y) in [(w1a, w1b), (w2a, w2b)] where x.rank < 2 || y.rank < 2 || x.count / x.shape[0] != y.shape[0] {
+                throw fail("the Hadamard factors \(x.shape) and \(y.shape) do not multiply")
+            }
             let w1 = matmul(w1a.flattenedColumns(), w1b.flattenedColumns()), w2 = matmul(w2a.flattenedColumns(), w2b.flattenedColumns())
             guard w1.count == layerCount, w2.count == layerCount else {
                 throw fail("the Hadamard factors give \(w1.shape) and \(w2.shape), not the layer's weight \(layerShape)")
             }
             let rank = w1b.shape[0]
+            guard rank >= 1 else { throw fail("hada_w1_b has rank 0") }
             return LayerDelta(
                 .dense(WeightMatrix((w1 * w2).reshaped(deltaShape))), scale: multiplier * (alpha ?? Float(rank)) / Float(rank),
                 outputOffset: target.outputOffset)
@@ -82,6 +86,9 @@ public enum LoRAAdapters {
                 if let whole = parts[name] { return (whole, nil) }
                 guard let a = parts[name + "_a"], let b = parts[name + "_b"] else {
                     throw LoRAError.incomplete(file: file, module: module.name, reason: "a LoKr module needs \(name) or \(name)_a and \(name)_b")
+                }
+                guard a.rank >= 2, b.rank >= 2, a.count / a.shape[0] == b.shape[0] else {
+                    throw fail("the Kronecker factor's parts \(a.shape) and \(b.shape) do not multiply")
                 }
                 return (matmul(a.flattenedColumns(), b.flattenedColumns()).reshaped([a.shape[0]] + Array(b.shape.dropFirst())), b.shape[0])
             }
