@@ -20,6 +20,11 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Folder of LoRA files (.safetensors/.gguf: kohya-ss LoRA/LoCon, LyCORIS LoHa/LoKr, diffusers/PEFT), used by name: <lora:NAME:WEIGHT> in the prompt.")
     var loraModelDir: String?
 
+    @Option(
+        name: [.customLong("embedding-dir"), .customLong("embd-dir")],
+        help: "Folder of textual-inversion embeddings (.safetensors/.gguf/.pt/.bin; SD 1.x, 2.x or SDXL clip_l + clip_g), used by file name in the prompt (A1111 style).")
+    var embeddingDir: String?
+
     @Option(help: "What the UNet predicts, when the checkpoint's configs do not say: eps or v (SD 2.x 768 models).")
     var prediction: String?
 
@@ -27,10 +32,11 @@ struct ModelOptions: ParsableArguments {
     var arithmetic: ComputePrecision = .bfloat16
 
     func validate() throws {
-        if let loraModelDir {
+        for (flag, folder) in [("--lora-model-dir", loraModelDir), ("--embedding-dir", embeddingDir)] {
+            guard let folder else { continue }
             var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: loraModelDir, isDirectory: &isDirectory), isDirectory.boolValue else {
-                throw ValidationError("--lora-model-dir '\(loraModelDir)' is not a folder")
+            guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ValidationError("\(flag) '\(folder)' is not a folder")
             }
         }
         if let prediction, !["eps", "epsilon", "v", "v_prediction"].contains(prediction) {
@@ -48,13 +54,25 @@ struct ModelOptions: ParsableArguments {
             default: nil
             }
         let pipeline = try DiffusionPipeline(model: model, vae: vae, taesd: taesd, prediction: type, controlNet: controlNet)
-        pipeline.loraLibrary = makeLoRALibrary()
+        makeExtraNetworks().attach(to: pipeline)
         return pipeline
     }
 
-    /// The LoRA folder (a server makes one and hands it to every model, so they share its cache).
-    func makeLoRALibrary() -> LoRALibrary? {
-        loraModelDir.map { LoRALibrary(directory: $0) }
+    /// The LoRA and embedding folders (a server makes them once and hands them to every model,
+    /// so they share their caches).
+    func makeExtraNetworks() -> ExtraNetworks {
+        ExtraNetworks(loras: loraModelDir.map { LoRALibrary(directory: $0) }, embeddings: embeddingDir.map { EmbeddingLibrary(directory: $0) })
+    }
+}
+
+/// The folders a prompt's extra networks come from.
+struct ExtraNetworks {
+    let loras: LoRALibrary?
+    let embeddings: EmbeddingLibrary?
+
+    func attach(to pipeline: DiffusionPipeline) {
+        pipeline.loraLibrary = loras
+        pipeline.embeddingLibrary = embeddings
     }
 }
 

@@ -136,6 +136,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.modelName = modelName
         configuration.task = ServerTask(rawValue: task) ?? .full
         configuration.loraModelDirectory = modelOptions.loraModelDir
+        configuration.embeddingDirectory = modelOptions.embeddingDir
         configuration.controlNet = modelOptions.controlNet
         configuration.outputDirectory = outputDir
         configuration.fileTimeToLive = fileTTL == 0 ? nil : .seconds(fileTTL)
@@ -163,8 +164,8 @@ struct ServeCommand: AsyncParsableCommand {
 
         logger.info("loading \(modelOptions.model ?? "the built-in model")")
         let pipeline = try modelOptions.loadPipeline()
-        let loras = modelOptions.makeLoRALibrary()
-        pipeline.loraLibrary = loras
+        let networks = modelOptions.makeExtraNetworks()
+        networks.attach(to: pipeline)
         logger.info("model \(pipeline.modelName): \(pipeline.family), native size \(pipeline.nativeSize)")
         logger.info("kernels \(CPUKernels.active.rawValue): \(CPUKernels.active.summary), \(Parallel.threadCount) threads")
         if apiKey?.wasTrimmed == true { logger.warning("API_KEY had whitespace around it, which was removed") }
@@ -176,12 +177,12 @@ struct ServeCommand: AsyncParsableCommand {
         let models = ModelPool(
             defaultModel: defaultSource, preloaded: pipeline, others: others, maxLoaded: maxLoadedModels,
             memoryBudget: modelMemoryGB.map { Int64($0 * 1e9) }, logger: logger
-        ) { [modelOptions, loras, logger] source in
+        ) { [modelOptions, networks, logger] source in
             // The default model again (evicted, or its file changed on disk): with its --vae,
             // --taesd and --prediction, as at start-up.
             if source.name == defaultName && source.path == modelOptions.model {
                 let pipeline = try modelOptions.loadPipeline()
-                pipeline.loraLibrary = loras
+                networks.attach(to: pipeline)
                 return pipeline
             }
             let controlNet = modelOptions.controlNet
@@ -194,7 +195,7 @@ struct ServeCommand: AsyncParsableCommand {
                 pipeline = try DiffusionPipeline(model: source.path)
                 pipeline.controlNetProblem = "\(error)"
             }
-            pipeline.loraLibrary = loras
+            networks.attach(to: pipeline)
             return pipeline
         }
         if !others.isEmpty {

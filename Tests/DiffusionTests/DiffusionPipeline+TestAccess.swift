@@ -33,7 +33,7 @@ extension DiffusionPipeline {
     func encode(_ prompt: String, clipSkip: Int?, width: Int, height: Int, isNegative: Bool) throws -> Conditioning {
         let request = ConditioningRequest(
             role: isNegative ? .negativePrompt : .prompt, text: prompt, clipSkip: clipSkip, width: width, height: height,
-            maxChunks: GenerationOptions.Limits().maxPromptChunks)
+            maxChunks: GenerationOptions.Limits().maxPromptChunks, embeddings: embeddingLibrary)
         return try components.conditioner.condition(try PromptParser.parse(prompt), request)
     }
 }

@@ -28,9 +28,27 @@ struct CLIPTextEmbeddings: Sendable {
     var contextLength: Int { positionEmbedding.shape[0] }
 
     /// ids (chunks · context of them) -> [chunks, context, D]; every chunk uses positions 0 ..< context.
-    func callAsFunction(_ ids: [Int]) -> Tensor {
+    /// Ids from `TokenizedPrompt.embeddingIDBase` on take row `id - embeddingIDBase` of `custom`
+    /// [rows, D] (textual-inversion vectors) instead of the token table's.
+    func callAsFunction(_ ids: [Int], custom: Tensor? = nil) -> Tensor {
         let chunks = ids.count / contextLength
-        let tokens = tokenEmbedding.rows(at: ids).reshaped(chunks, contextLength, width)  // [chunks·L, D] -> [chunks, L, D]
-        return tokens + positionEmbedding
+        let base = TokenizedPrompt.embeddingIDBase
+        guard let custom, ids.contains(where: { $0 >= base }) else {
+            let tokens = tokenEmbedding.rows(at: ids).reshaped(chunks, contextLength, width)  // [chunks·L, D] -> [chunks, L, D]
+            return tokens + positionEmbedding
+        }
+        precondition(custom.rank == 2 && custom.shape[1] == width, "CLIPTextEmbeddings: custom vectors \(custom.shape) for width \(width)")
+        var tokens = tokenEmbedding.rows(at: ids.map { $0 >= base ? 0 : $0 })  // [chunks·L, D]
+        tokens.withUnsafeMutableBufferPointer { out in
+            custom.withUnsafeBufferPointer { table in
+                guard let out = out.baseAddress, let table = table.baseAddress else { return }
+                for (i, id) in ids.enumerated() where id >= base {
+                    let row = id - base
+                    precondition(row < custom.shape[0], "CLIPTextEmbeddings: embedding row \(row) of \(custom.shape[0])")
+                    (out + i * width).update(from: table + row * width, count: width)
+                }
+            }
+        }
+        return tokens.reshaped(chunks, contextLength, width) + positionEmbedding  // [chunks·L, D] -> [chunks, L, D]
     }
 }

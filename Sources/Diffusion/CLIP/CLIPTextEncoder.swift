@@ -100,10 +100,12 @@ public struct CLIPTextEncoder: Sendable {
     ///     after the final LayerNorm, at each chunk's first `endOfTextID` (the highest id when it is
     ///     absent, transformers' legacy rule), times the text projection when there is one.
     ///     It runs the layers that `skip` leaves out.
+    ///   - embeddings: textual-inversion vectors [rows, D] for the ids from
+    ///     `TokenizedPrompt.embeddingIDBase` on (`TokenizedPrompt.embeddingTable`).
     /// - Returns: `hidden` [chunks, contextLength, D] and `pooled` [chunks, pooledWidth] (nil when
     ///   not asked for).
     public func callAsFunction(
-        _ ids: [Int], skip: Int = 1, finalLayerNorm: Bool, pooled wantsPooled: Bool = true
+        _ ids: [Int], skip: Int = 1, finalLayerNorm: Bool, pooled wantsPooled: Bool = true, embeddings custom: Tensor? = nil
     ) -> (hidden: Tensor, pooled: Tensor?) {
         precondition(
             !ids.isEmpty && ids.count % contextLength == 0,
@@ -112,7 +114,7 @@ public struct CLIPTextEncoder: Sendable {
         let chunks = ids.count / contextLength
         let mask = CLIPAttention.causalMask(length: contextLength)
         let kept = layers.count - skip + 1
-        var x = embeddings(ids)  // [chunks, L, D]
+        var x = embeddings(ids, custom: custom)  // [chunks, L, D]
         for layer in layers[..<kept] { x = layer(x, mask: mask) }
         let hidden = finalLayerNorm ? finalNorm(x) : x
         guard wantsPooled else { return (hidden, nil) }
@@ -126,9 +128,9 @@ public struct CLIPTextEncoder: Sendable {
 
     /// Encodes `[chunks][contextLength]` ids; see `callAsFunction(_:skip:finalLayerNorm:pooled:)`.
     public func callAsFunction(
-        _ chunks: [[Int]], skip: Int = 1, finalLayerNorm: Bool, pooled wantsPooled: Bool = true
+        _ chunks: [[Int]], skip: Int = 1, finalLayerNorm: Bool, pooled wantsPooled: Bool = true, embeddings custom: Tensor? = nil
     ) -> (hidden: Tensor, pooled: Tensor?) {
-        self(chunks.flatMap { $0 }, skip: skip, finalLayerNorm: finalLayerNorm, pooled: wantsPooled)
+        self(chunks.flatMap { $0 }, skip: skip, finalLayerNorm: finalLayerNorm, pooled: wantsPooled, embeddings: custom)
     }
 
     /// Position of the chunk's first end-of-text token. Without one, the first maximum id, which is

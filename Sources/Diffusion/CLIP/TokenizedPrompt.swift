@@ -1,3 +1,5 @@
+import Tensor
+
 /// What fills a chunk's positions after its end-of-text token, per text-encoder family.
 public enum CLIPPadding: Sendable, Equatable {
     /// Pad with `<|endoftext|>` (49407): SD1.x and SDXL's CLIP-L tower.
@@ -41,28 +43,99 @@ public struct TokenizedPrompt: Sendable, Equatable {
     public func chunkWeights(_ index: Int) -> ArraySlice<Float> {
         weights[(index * Self.chunkLength)..<((index + 1) * Self.chunkLength)]
     }
+    /// The textual-inversion embeddings the prompt uses, in order of first use; their vectors are
+    /// rows of `embeddingTable(_:width:)`, one after another.
+    public private(set) var embeddings: [TextualInversion] = []
+    /// Ids from here on stand for rows of `embeddingTable(_:width:)` (above every vocabulary).
+    public static let embeddingIDBase = 1 << 30
+
+    /// The vectors of `embeddings` for one text encoder, [rows, width], or nil when the prompt
+    /// uses none. Every embedding must have a `tower` table `width` wide (the vocabulary that
+    /// found them checked it).
+    public func embeddingTable(_ tower: TextualInversion.Tower, width: Int) -> Tensor? {
+        guard !embeddings.isEmpty else { return nil }
+        let tables = embeddings.map { embedding -> Tensor in
+            guard let table = embedding.table(tower, width: width) else {
+                preconditionFailure("TokenizedPrompt: embedding '\(embedding.name)' has no \(width)-wide '\(tower.rawValue)' table")
+            }
+            return table
+        }
+        return Tensor.concat(tables, axis: 0)  // n x [vectors_i, D] -> [rows, D]
+    }
+
     /// Whether any weight differs from 1 (otherwise weighting can be skipped).
     public var isWeighted: Bool { weights.contains { $0 != 1 } }
 
     /// Tokenizes a parsed prompt: each text fragment separately, with its weight (as A1111/sd.cpp).
     public init(_ prompt: ParsedPrompt, tokenizer: CLIPTokenizer, padding: CLIPPadding) {
+        let (tokens, weights, _) = Self.collect(prompt, tokenizer: tokenizer) { _, _ in nil }
+        self.init(
+            tokens: tokens, weights: weights, padding: padding, startOfTextID: tokenizer.startOfTextID,
+            endOfTextID: tokenizer.endOfTextID)
+    }
+
+    /// Tokenizes a parsed prompt, putting the vectors of the textual-inversion embeddings it names
+    /// in place of their names (A1111 `tokenize_line`): an embedding's vectors get the weight of
+    /// the text around them and never straddle two chunks (the chunk is padded with EOS first, as
+    /// a `BREAK` pads it). They appear as ids `embeddingIDBase + row` of `embeddingTable`.
+    /// - Throws: `EmbeddingLibrary.Failure` for a named embedding whose file cannot be read.
+    public init(_ prompt: ParsedPrompt, tokenizer: CLIPTokenizer, padding: CLIPPadding, embeddings: EmbeddingVocabulary?) throws {
+        guard let embeddings else {
+            self.init(prompt, tokenizer: tokenizer, padding: padding)
+            return
+        }
+        let (tokens, weights, used) = try Self.collect(prompt, tokenizer: tokenizer, match: embeddings.match)
+        self.init(
+            tokens: tokens, weights: weights, padding: padding, startOfTextID: tokenizer.startOfTextID,
+            endOfTextID: tokenizer.endOfTextID)
+        self.embeddings = used
+    }
+
+    /// The prompt's tokens and weights, fragment by fragment, with the embeddings `match` finds.
+    private static func collect(
+        _ prompt: ParsedPrompt, tokenizer: CLIPTokenizer,
+        match: ([Int], Int) throws -> (embedding: TextualInversion, length: Int)?
+    ) rethrows -> (tokens: [Int], weights: [Float], embeddings: [TextualInversion]) {
         var tokens: [Int] = []
         var tokenWeights: [Float] = []
+        var used: [TextualInversion] = []
+        var firstRow: [String: Int] = [:]  // embedding name -> its first row in the table
+        func pad(to multiple: Int) {
+            let fill = (multiple - tokens.count % multiple) % multiple
+            tokens += Array(repeating: tokenizer.endOfTextID, count: fill)
+            tokenWeights += Array(repeating: 1, count: fill)
+        }
         for fragment in prompt.fragments {
             switch fragment {
             case .chunkBreak:
-                let fill = (Self.tokensPerChunk - tokens.count % Self.tokensPerChunk) % Self.tokensPerChunk
-                tokens += Array(repeating: tokenizer.endOfTextID, count: fill)
-                tokenWeights += Array(repeating: 1, count: fill)
+                pad(to: Self.tokensPerChunk)
             case .text(let text, let weight):
                 let ids = tokenizer.encode(text)
-                tokens += ids
-                tokenWeights += Array(repeating: Float(weight), count: ids.count)
+                var position = 0
+                while position < ids.count {
+                    guard let (embedding, length) = try match(ids, position) else {
+                        tokens.append(ids[position])
+                        tokenWeights.append(Float(weight))
+                        position += 1
+                        continue
+                    }
+                    let count = embedding.vectorCount
+                    if tokens.count % Self.tokensPerChunk + count > Self.tokensPerChunk { pad(to: Self.tokensPerChunk) }
+                    let row: Int
+                    if let first = firstRow[embedding.name] {
+                        row = first
+                    } else {
+                        row = used.reduce(0) { $0 + $1.vectorCount }
+                        firstRow[embedding.name] = row
+                        used.append(embedding)
+                    }
+                    tokens += (0..<count).map { Self.embeddingIDBase + row + $0 }
+                    tokenWeights += Array(repeating: Float(weight), count: count)
+                    position += length
+                }
             }
         }
-        self.init(
-            tokens: tokens, weights: tokenWeights, padding: padding, startOfTextID: tokenizer.startOfTextID,
-            endOfTextID: tokenizer.endOfTextID)
+        return (tokens, tokenWeights, used)
     }
 
     /// Parses (A1111 syntax) and tokenizes `prompt`.

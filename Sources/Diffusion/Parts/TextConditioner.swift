@@ -6,10 +6,13 @@ import Tensor
 public struct Conditioning: Sendable {
     public let context: Tensor
     public let added: Tensor?
+    /// The textual-inversion embeddings the prompt used (for the picture's parameters).
+    public var embeddings: [TextualInversion] = []
 
-    public init(context: Tensor, added: Tensor? = nil) {
+    public init(context: Tensor, added: Tensor? = nil, embeddings: [TextualInversion] = []) {
         self.context = context
         self.added = added
+        self.embeddings = embeddings
     }
 }
 
@@ -31,8 +34,13 @@ public struct ConditioningRequest: Sendable {
     public var height: Int
     /// The most 75-token chunks a prompt may take (longer prompts are refused, never truncated).
     public var maxChunks: Int
+    /// Where the textual-inversion embeddings a prompt names are found; nil: names are text.
+    public var embeddings: EmbeddingLibrary?
 
-    public init(role: Role, text: String, clipSkip: Int?, width: Int, height: Int, maxChunks: Int) {
+    public init(
+        role: Role, text: String, clipSkip: Int?, width: Int, height: Int, maxChunks: Int, embeddings: EmbeddingLibrary? = nil
+    ) {
+        self.embeddings = embeddings
         self.role = role
         self.text = text
         self.clipSkip = clipSkip
@@ -51,6 +59,21 @@ public protocol TextConditioner: Sendable {
 }
 
 extension TokenizedPrompt {
+    /// Tokenizes `prompt` for a conditioner, with the request's embeddings that `fits` accepts.
+    /// - Throws: `GenerationError.invalidOption` naming the prompt's field for an embedding file
+    ///   that cannot be read.
+    init(
+        _ prompt: ParsedPrompt, tokenizer: CLIPTokenizer, padding: CLIPPadding, request: ConditioningRequest,
+        fits: @escaping (TextualInversion) -> Bool
+    ) throws {
+        let vocabulary = request.embeddings.map { EmbeddingVocabulary(library: $0, tokenizer: tokenizer, fits: fits) }
+        do {
+            try self.init(prompt, tokenizer: tokenizer, padding: padding, embeddings: vocabulary)
+        } catch let error as EmbeddingLibrary.Failure {
+            throw GenerationError.invalidOption(field: request.role.rawValue, reason: error.description)
+        }
+    }
+
     /// Refuses a prompt longer than the request allows, naming its field.
     func checkLength(_ request: ConditioningRequest) throws {
         guard chunkCount <= request.maxChunks else {

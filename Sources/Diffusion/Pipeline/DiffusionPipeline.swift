@@ -31,6 +31,10 @@ public final class DiffusionPipeline: @unchecked Sendable {
     /// nil refuses them.
     public var loraLibrary: LoRALibrary?
 
+    /// Where the textual-inversion embeddings that prompts name are looked up; nil: no
+    /// embeddings (names are text).
+    public var embeddingLibrary: EmbeddingLibrary?
+
     /// Why the configured ControlNet does not steer this model (set by whoever loaded the model
     /// without it), for the error a request with a control picture gets.
     public var controlNetProblem: String?
@@ -183,7 +187,8 @@ public final class DiffusionPipeline: @unchecked Sendable {
         let controlNet = components.controlNet
         func condition(_ parsed: ParsedPrompt, _ text: String, _ role: ConditioningRequest.Role) throws -> Conditioning {
             let request = ConditioningRequest(
-                role: role, text: text, clipSkip: options.clipSkip, width: width, height: height, maxChunks: limits.maxPromptChunks)
+                role: role, text: text, clipSkip: options.clipSkip, width: width, height: height, maxChunks: limits.maxPromptChunks,
+                embeddings: embeddingLibrary)
             return try components.conditioner.condition(parsed, request)
         }
         let cond = try condition(prompt, options.prompt, .prompt)
@@ -270,7 +275,8 @@ public final class DiffusionPipeline: @unchecked Sendable {
             if image.width != width || image.height != height {
                 image = image.cropped(x: 0, y: 0, width: width, height: height)
             }
-            results.append(GeneratedImage(image: image, seed: seed, latent: latent, parameters: parameters(options, seed: seed, width: width, height: height)))
+            let text = parameters(options, seed: seed, width: width, height: height, embeddings: cond.embeddings + (uncond?.embeddings ?? []))
+            results.append(GeneratedImage(image: image, seed: seed, latent: latent, parameters: text))
         }
         return results
     }
@@ -333,7 +339,7 @@ public final class DiffusionPipeline: @unchecked Sendable {
     }
 
     /// The A1111 "parameters" text, which A1111, ComfyUI and most viewers read back.
-    func parameters(_ o: GenerationOptions, seed: UInt64, width: Int, height: Int) -> String {
+    func parameters(_ o: GenerationOptions, seed: UInt64, width: Int, height: Int, embeddings: [TextualInversion] = []) -> String {
         var lines = [o.prompt]
         if !o.negativePrompt.isEmpty { lines.append("Negative prompt: \(o.negativePrompt)") }
         var fields = [
@@ -342,6 +348,9 @@ public final class DiffusionPipeline: @unchecked Sendable {
         ]
         if let clipSkip = o.clipSkip { fields.append("Clip skip: \(clipSkip)") }
         if !o.loras.isEmpty { fields.append("LoRA: " + o.loras.map { "\($0.name):\($0.multiplier)" }.joined(separator: " ")) }
+        var embeddingNames: [String] = []
+        for name in embeddings.map(\.name) where !embeddingNames.contains(name) { embeddingNames.append(name) }
+        if !embeddingNames.isEmpty { fields.append("Embeddings: " + embeddingNames.joined(separator: " ")) }
         if o.initImage != nil { fields.append("Denoising strength: \(o.strength)") }
         if o.controlImage != nil, let controlNet = components.controlNet {
             fields.append("ControlNet: \((controlNet.source as NSString).lastPathComponent)")

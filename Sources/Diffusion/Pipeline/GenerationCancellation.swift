@@ -31,12 +31,12 @@ extension CLIPTextEncoder {
     /// `group` chunks is one pass, as before.
     /// - Throws: `GenerationError.cancelled`.
     func encode(
-        _ chunks: [[Int]], skip: Int, finalLayerNorm: Bool, pooled: Bool, group: Int = 4
+        _ chunks: [[Int]], skip: Int, finalLayerNorm: Bool, pooled: Bool, embeddings: Tensor? = nil, group: Int = 4
     ) throws -> (hidden: Tensor, pooled: Tensor?) {
         var hidden: [Tensor] = [], pooledRows: [Tensor] = []
         for start in stride(from: 0, to: chunks.count, by: group) {
             try GenerationCancellation.check()
-            let part = self(Array(chunks[start..<min(start + group, chunks.count)]), skip: skip, finalLayerNorm: finalLayerNorm, pooled: pooled)
+            let part = self(Array(chunks[start..<min(start + group, chunks.count)]), skip: skip, finalLayerNorm: finalLayerNorm, pooled: pooled, embeddings: embeddings)
             hidden.append(part.hidden)
             if let p = part.pooled { pooledRows.append(p) }
         }

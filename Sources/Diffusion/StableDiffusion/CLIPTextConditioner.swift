@@ -22,7 +22,8 @@ public struct CLIPTextConditioner: TextConditioner {
     }
 
     public func condition(_ prompt: ParsedPrompt, _ request: ConditioningRequest) throws -> Conditioning {
-        let tokens = TokenizedPrompt(prompt, tokenizer: tokenizer, padding: padding)
+        let width = encoder.width
+        let tokens = try TokenizedPrompt(prompt, tokenizer: tokenizer, padding: padding, request: request) { $0.table(.single, width: width) != nil }
         try tokens.checkLength(request)
         let skip = request.clipSkip ?? defaultClipSkip
         let effectiveSkip = max(1, skip - missingLayers)
@@ -30,7 +31,10 @@ public struct CLIPTextConditioner: TextConditioner {
             throw GenerationError.invalidOption(field: "clip_skip", reason: "the text encoder has \(encoder.layerCount) layers, got \(skip)")
         }
         let chunks = (0..<tokens.chunkCount).map { Array(tokens.chunkIDs($0)) }
-        let hidden = try encoder.encode(chunks, skip: effectiveSkip, finalLayerNorm: true, pooled: false).hidden  // [k, 77, D]
-        return Conditioning(context: tokens.applyingWeights(to: hidden.reshaped(1, -1, hidden.shape[2])))  // [1, 77k, D]
+        let hidden = try encoder.encode(
+            chunks, skip: effectiveSkip, finalLayerNorm: true, pooled: false, embeddings: tokens.embeddingTable(.single, width: width)
+        ).hidden  // [k, 77, D]
+        return Conditioning(
+            context: tokens.applyingWeights(to: hidden.reshaped(1, -1, hidden.shape[2])), embeddings: tokens.embeddings)  // [1, 77k, D]
     }
 }

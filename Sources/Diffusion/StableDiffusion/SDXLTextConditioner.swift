@@ -15,15 +15,22 @@ public struct SDXLTextConditioner: TextConditioner {
     }
 
     public func condition(_ prompt: ParsedPrompt, _ request: ConditioningRequest) throws -> Conditioning {
-        let tokensL = TokenizedPrompt(prompt, tokenizer: tokenizer, padding: .endOfText)
+        // An embedding is used only with tables for both towers (an SD 1.x one stays text).
+        let (widthL, widthG) = (encoderL.width, encoderG.width)
+        let fits = { (e: TextualInversion) in e.table(.clipL, width: widthL) != nil && e.table(.clipG, width: widthG) != nil }
+        let tokensL = try TokenizedPrompt(prompt, tokenizer: tokenizer, padding: .endOfText, request: request, fits: fits)
         try tokensL.checkLength(request)
-        let tokensG = TokenizedPrompt(prompt, tokenizer: tokenizer, padding: .zeroAfterEnd)
+        let tokensG = try TokenizedPrompt(prompt, tokenizer: tokenizer, padding: .zeroAfterEnd, request: request, fits: fits)
         let skip = request.clipSkip ?? 2
         guard skip <= encoderL.layerCount && skip <= encoderG.layerCount else {
             throw GenerationError.invalidOption(field: "clip_skip", reason: "larger than the text encoders' layer counts")
         }
-        let l = try encoderL.encode((0..<tokensL.chunkCount).map { Array(tokensL.chunkIDs($0)) }, skip: skip, finalLayerNorm: false, pooled: false)
-        let g = try encoderG.encode((0..<tokensG.chunkCount).map { Array(tokensG.chunkIDs($0)) }, skip: skip, finalLayerNorm: false, pooled: true)
+        let l = try encoderL.encode(
+            (0..<tokensL.chunkCount).map { Array(tokensL.chunkIDs($0)) }, skip: skip, finalLayerNorm: false, pooled: false,
+            embeddings: tokensL.embeddingTable(.clipL, width: widthL))
+        let g = try encoderG.encode(
+            (0..<tokensG.chunkCount).map { Array(tokensG.chunkIDs($0)) }, skip: skip, finalLayerNorm: false, pooled: true,
+            embeddings: tokensG.embeddingTable(.clipG, width: widthG))
         let both = Tensor.concat([l.hidden, g.hidden], axis: 2)  // [k, 77, 768 + 1280]
         var context = tokensL.applyingWeights(to: both.reshaped(1, -1, both.shape[2]))  // [1, 77k, 2048]
         if request.role == .negativePrompt && request.text.isEmpty {
@@ -36,6 +43,6 @@ public struct SDXLTextConditioner: TextConditioner {
         let (width, height) = (Float(request.width), Float(request.height))
         let sizes: [Float] = [height, width, 0, 0, height, width]  // original, crop, target
         let embedded = Tensor.timestepEmbedding(sizes, dimension: 256).reshaped(1, -1)  // [1, 6 * 256]
-        return Conditioning(context: context, added: Tensor.concat([first, embedded], axis: 1))
+        return Conditioning(context: context, added: Tensor.concat([first, embedded], axis: 1), embeddings: tokensL.embeddings)
     }
 }

@@ -31,3 +31,21 @@ struct LoRAList: Codable, Equatable {
     var object = "list"
     var data: [Entry]
 }
+
+/// `GET /v1/embeddings`: the textual-inversion folder's embeddings, the names prompts use, with
+/// what each is for (a file that cannot be read is listed with its error).
+struct EmbeddingList: Codable, Equatable {
+    struct Entry: Codable, Equatable {
+        var name: String
+        var object = "embedding"
+        /// Vectors the name stands for.
+        var vectors: Int?
+        /// `sd1` (one 768-wide table), `sd2` (1024), `sdxl` (clip_l + clip_g), or `other` (its
+        /// width names no family).
+        var family: String?
+        var error: String?
+    }
+
+    var object = "list"
+    var data: [Entry]
+}

@@ -25,6 +25,19 @@ struct ModelRoutes {
             try JSONResponse.make(LoRAList(data: (loraFolder?.names() ?? []).map { LoRAList.Entry(name: $0) }))
         }
         MethodGuard.refuse(on: router, path: "v1/loras", allowing: [.get])
+        let embeddingFolder = state.configuration.embeddingDirectory.map { EmbeddingLibrary(directory: $0) }
+        router.get("v1/embeddings") { _, _ in
+            let entries = (embeddingFolder?.entries() ?? []).map { entry -> EmbeddingList.Entry in
+                do {
+                    let embedding = try embeddingFolder?.embedding(entry)
+                    return EmbeddingList.Entry(name: entry.name, vectors: embedding?.vectorCount, family: embedding.map(Self.family))
+                } catch {
+                    return EmbeddingList.Entry(name: entry.name, error: "\(error)")
+                }
+            }
+            return try JSONResponse.make(EmbeddingList(data: entries))
+        }
+        MethodGuard.refuse(on: router, path: "v1/embeddings", allowing: [.get])
         let queue = state.queue
         router.get("health") { _, _ in
             let load = await queue.load
@@ -39,6 +52,16 @@ struct ModelRoutes {
                     Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: .init(string: "echo test")))
                 }
             }
+        }
+    }
+
+    /// The family an embedding's tables are for.
+    static func family(_ embedding: TextualInversion) -> String {
+        if embedding.tables[.clipL]?.shape[1] == 768 && embedding.tables[.clipG]?.shape[1] == 1280 { return "sdxl" }
+        switch embedding.tables[.single]?.shape[1] {
+        case 768: return "sd1"
+        case 1024: return "sd2"
+        default: return "other"
         }
     }
 }
