@@ -160,7 +160,9 @@ import Testing
             o.sampler = .euler
             o.rng = .cpu
             o.loras = [LoRAUse(name: "sdxl", multiplier: c.multiplier)]
-            let latent = try #require(try model.pipeline.generate(o).first).latent
+            let picture = try #require(try model.pipeline.generate(o).first)
+            let latent = picture.latent
+            #expect(picture.parameters.contains("Lora hashes: \"sdxl: \(try FileHash.lora(folder + "/sdxl.safetensors"))\""), "\(picture.parameters)")
             let reference = try golden.tensor("sdxl.output.latent").toTensor()
             #expect(nmse(latent, reference) <= 1e-10, "latent: \(describeDifference(latent, reference))")
             o.loras = []

@@ -96,7 +96,9 @@ import Testing
         let picture = try #require(try Self.builtIn.get().generate(o).first)
         let reference = try Self.golden.get().tensor("sd1.output.latent").toTensor()
         #expect(nmse(picture.latent, reference) <= 1e-10, "latent: \(describeDifference(picture.latent, reference))")
-        #expect(picture.parameters.contains("Embeddings: shapetok badshape"), "\(picture.parameters)")
+        let folder = try Self.folder.get()
+        let expected = try ["shapetok", "badshape"].map { "\($0): \(try FileHash.whole("\(folder)/\($0).safetensors"))" }
+        #expect(picture.parameters.contains("TI hashes: \"\(expected.joined(separator: ", "))\""), "\(picture.parameters)")
     }
 
     // MARK: - Where the vectors go
@@ -178,6 +180,14 @@ import Testing
         return try SafetensorsFile(path: path).tensors
     }
 
+    /// A1111's hashes, against Python's hashlib on committed files: an embedding's is the whole
+    /// file's, a LoRA's (safetensors) that of the data after the header.
+    @Test func fileHashesAreA1111s() throws {
+        #expect(try FileHash.whole(fixturePath("embedding_goldens.safetensors")) == "9302158d5297")
+        #expect(try FileHash.whole(fixturePath("lora_sdxl_tiny.safetensors")) == "2b06a2bd4261")
+        #expect(try FileHash.lora(fixturePath("lora_sdxl_tiny.safetensors")) == "d3e094f76cf1")
+    }
+
     @Test func fileLayouts() throws {
         let v = pseudoRandomTensor([2, 8], seed: 3)
         // A1111's `string_to_param` (as a pickle's flattened names), one vector stored as [D].
@@ -232,7 +242,7 @@ import Testing
         o.width = 64
         o.height = 64
         o.steps = 1
-        #expect(try pipeline.generate(o).first?.parameters.contains("Embeddings: good") == true)
+        #expect(try pipeline.generate(o).first?.parameters.contains("TI hashes: \"good: \(try FileHash.whole(folder + "/good.safetensors"))\"") == true)
         for (prompt, negative, field, words) in [
             ("a broken circle", "", "prompt", ["broken", "broken.safetensors"]),
             ("a circle", "twotensors", "negative_prompt", ["twotensors", "2 tensors"]),

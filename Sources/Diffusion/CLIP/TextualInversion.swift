@@ -39,6 +39,9 @@ public struct TextualInversion: Sendable, Equatable {
     public let path: String
     /// [vectors, D] per text encoder: `.single`, or both `.clipL` and `.clipG`.
     public let tables: [Tower: Tensor]
+    /// A1111's short hash of the file (`TI hashes` in a picture's parameters); nil for an
+    /// embedding made in memory.
+    public var hash: String?
 
     /// The most vectors one embedding may have: it must fit in a 75-token chunk.
     public static let maxVectors = TokenizedPrompt.tokensPerChunk
@@ -59,7 +62,7 @@ public struct TextualInversion: Sendable, Equatable {
     }
 
     public static func == (a: Self, b: Self) -> Bool {
-        a.name == b.name && a.path == b.path && a.tables.count == b.tables.count
+        a.name == b.name && a.path == b.path && a.hash == b.hash && a.tables.count == b.tables.count
             && a.tables.allSatisfy { tower, table in b.tables[tower].map { $0.shape == table.shape && $0.scalars == table.scalars } ?? false }
     }
 
@@ -67,6 +70,7 @@ public struct TextualInversion: Sendable, Equatable {
     /// - Throws: the readers' `WeightError`s, `TextualInversionError`.
     public init(path: String, name: String) throws {
         try self.init(tensors: try Checkpoint.weightFile(path).tensors, path: path, name: name)
+        hash = try FileHash.whole(path)
     }
 
     /// Reads an embedding from a file's tensors (see the layouts above).

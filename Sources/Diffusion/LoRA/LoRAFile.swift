@@ -50,6 +50,10 @@ public struct LoRAFile: Sendable {
     }
 
     public let path: String
+    /// A1111's short hash of the file (`Lora hashes` in a picture's parameters), computed in the
+    /// background from loading on (this waits for it); nil for a file made in memory.
+    public var hash: String? { pendingHash?.value }
+    private let pendingHash: FileHash.Pending?
     /// Modules by name, in sorted order.
     public let modules: [Module]
 
@@ -74,6 +78,7 @@ public struct LoRAFile: Sendable {
     /// A file of the given modules (already decoded).
     init(path: String, modules: [Module]) {
         self.path = path
+        self.pendingHash = nil
         self.modules = modules
     }
 
@@ -105,6 +110,7 @@ public struct LoRAFile: Sendable {
             }
         }
         guard !modules.isEmpty else { throw LoRAError.empty(file: path) }
+        pendingHash = FileHash.Pending(lora: path)
         self.modules = modules.keys.sorted().map { Module(name: $0, parts: modules[$0] ?? [:]) }
     }
 

@@ -137,15 +137,17 @@ public final class DiffusionPipeline: @unchecked Sendable {
         // The prompt's tags are A1111's way to ask for LoRAs; the negative prompt's are removed
         // from its text and not applied (as A1111).
         let tagged = prompt.loras.map { LoRAUse(name: $0.name, multiplier: Float($0.multiplier ?? 1)) }
-        let adapters = try layerAdapters(options.loras, tags: tagged, limits: limits)
-        return try (adapters?.withValue ?? { try $0() }) {
-            try generate(options, prompt: prompt, width: width, height: height, limits: limits, progress: progress)
+        let loras = try layerAdapters(options.loras, tags: tagged, limits: limits)
+        return try (loras?.adapters.withValue ?? { try $0() }) {
+            try generate(options, prompt: prompt, width: width, height: height, limits: limits, loras: loras?.files ?? [], progress: progress)
         }
     }
 
-    /// One request's LoRAs as layer deltas (nil for none).
+    /// One request's LoRAs as layer deltas, and their files (nil for none).
     /// - Throws: `GenerationError.invalidOption` naming `lora` (the field's) or `prompt` (a tag's).
-    private func layerAdapters(_ fromField: [LoRAUse], tags: [LoRAUse], limits: GenerationOptions.Limits) throws -> LayerAdapters? {
+    private func layerAdapters(
+        _ fromField: [LoRAUse], tags: [LoRAUse], limits: GenerationOptions.Limits
+    ) throws -> (adapters: LayerAdapters, files: [LoRAFile])? {
         let uses = fromField.map { ($0, "lora") } + tags.map { ($0, "prompt") }
         guard !uses.isEmpty else { return nil }
         if uses.count > limits.maxLoRAs {
@@ -172,7 +174,7 @@ public final class DiffusionPipeline: @unchecked Sendable {
             }
         }
         do {
-            return try LoRAAdapters.make(files, for: checkpoint.index)
+            return (try LoRAAdapters.make(files, for: checkpoint.index), files.map(\.file))
         } catch {
             throw GenerationError.invalidOption(field: uses[0].1, reason: described(error))
         }
@@ -181,7 +183,7 @@ public final class DiffusionPipeline: @unchecked Sendable {
     /// `generate` with the LoRAs (if any) installed.
     private func generate(
         _ options: GenerationOptions, prompt: ParsedPrompt, width: Int, height: Int, limits: GenerationOptions.Limits,
-        progress: (GenerationProgress) throws -> Void
+        loras: [LoRAFile], progress: (GenerationProgress) throws -> Void
     ) throws -> [GeneratedImage] {
         let network = components.network, codec = components.codec, parameterization = components.parameterization
         let controlNet = components.controlNet
@@ -275,7 +277,8 @@ public final class DiffusionPipeline: @unchecked Sendable {
             if image.width != width || image.height != height {
                 image = image.cropped(x: 0, y: 0, width: width, height: height)
             }
-            let text = parameters(options, seed: seed, width: width, height: height, embeddings: cond.embeddings + (uncond?.embeddings ?? []))
+            let text = parameters(
+                options, seed: seed, width: width, height: height, loras: loras, embeddings: cond.embeddings + (uncond?.embeddings ?? []))
             results.append(GeneratedImage(image: image, seed: seed, latent: latent, parameters: text))
         }
         return results
@@ -339,7 +342,9 @@ public final class DiffusionPipeline: @unchecked Sendable {
     }
 
     /// The A1111 "parameters" text, which A1111, ComfyUI and most viewers read back.
-    func parameters(_ o: GenerationOptions, seed: UInt64, width: Int, height: Int, embeddings: [TextualInversion] = []) -> String {
+    func parameters(
+        _ o: GenerationOptions, seed: UInt64, width: Int, height: Int, loras: [LoRAFile] = [], embeddings: [TextualInversion] = []
+    ) -> String {
         var lines = [o.prompt]
         if !o.negativePrompt.isEmpty { lines.append("Negative prompt: \(o.negativePrompt)") }
         var fields = [
@@ -348,9 +353,17 @@ public final class DiffusionPipeline: @unchecked Sendable {
         ]
         if let clipSkip = o.clipSkip { fields.append("Clip skip: \(clipSkip)") }
         if !o.loras.isEmpty { fields.append("LoRA: " + o.loras.map { "\($0.name):\($0.multiplier)" }.joined(separator: " ")) }
-        var embeddingNames: [String] = []
-        for name in embeddings.map(\.name) where !embeddingNames.contains(name) { embeddingNames.append(name) }
-        if !embeddingNames.isEmpty { fields.append("Embeddings: " + embeddingNames.joined(separator: " ")) }
+        // A1111's fields, by which viewers and model sites find the files: "name: hash" pairs.
+        func hashes(_ pairs: [(name: String, hash: String?)]) -> String {
+            var seen = Set<String>()
+            let listed = pairs.filter { seen.insert($0.name).inserted }.map { "\($0.name): \($0.hash ?? "unknown")" }
+            return "\"" + listed.joined(separator: ", ") + "\""
+        }
+        if !loras.isEmpty {
+            let named = loras.map { file in (name: ((file.path as NSString).lastPathComponent as NSString).deletingPathExtension, hash: file.hash) }
+            fields.append("Lora hashes: " + hashes(named))
+        }
+        if !embeddings.isEmpty { fields.append("TI hashes: " + hashes(embeddings.map { ($0.name, $0.hash) })) }
         if o.initImage != nil { fields.append("Denoising strength: \(o.strength)") }
         if o.controlImage != nil, let controlNet = components.controlNet {
             fields.append("ControlNet: \((controlNet.source as NSString).lastPathComponent)")
