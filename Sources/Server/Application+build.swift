@@ -43,11 +43,18 @@ public func buildApplication(
     // Outermost first: CORS headers go on every answer, errors included.
     router.add(middleware: CORSMiddleware())
     router.add(middleware: ErrorMiddleware(maxBodySize: configuration.maxBodySize))
-    if let key = configuration.apiKey { router.add(middleware: AuthMiddleware(apiKey: key)) }
+    if let key = configuration.apiKey {
+        router.add(middleware: AuthMiddleware(apiKey: key, publicPaths: configuration.servesWebPage ? WebRoutes.publicPaths : []))
+    }
     ImageRoutes(state: state).register(on: router)
     JobRoutes(state: state).register(on: router)
     FileRoutes(state: state).register(on: router)
     ModelRoutes(state: state).register(on: router)
+    if configuration.servesWebPage {
+        let assets = WebRoutes.load()
+        if assets == nil { log.warning("the web page's files (swift-sd_Server.resources beside the binary) were not found; GET / answers 404") }
+        WebRoutes(assets: assets).register(on: router)
+    }
 
     let limiter = ConnectionLimiter(limit: configuration.maxConnections, logger: log)
     let overflowDeadline = TimeAmount(configuration.overflowDeadline)

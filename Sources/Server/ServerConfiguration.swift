@@ -19,6 +19,8 @@ public struct ServerConfiguration: Sendable {
     /// sd-api-server's `--lora-model-dir`: listed by `GET /v1/loras` (each pipeline holds its
     /// `LoRALibrary`).
     public var loraModelDirectory: String?
+    /// Whether `GET /` serves the web page (`sd serve --no-web-page` turns it off).
+    public var servesWebPage = true
     /// The textual-inversion folder (`--embedding-dir`): listed by `GET /v1/embeddings`.
     public var embeddingDirectory: String?
     /// sd-api-server's `--control-net`: the ControlNet file the models were loaded with (for logs;

@@ -84,6 +84,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds before a connection that sends nothing (idle keep-alive, an unfinished request head) is closed; 0 = never. Requests being answered are never cut.")
     var idleTimeout = 60
 
+    @Flag(help: "Do not serve the web page at / (the API routes stay).")
+    var noWebPage = false
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (prompts are logged at debug only).")
     var logLevel = "info"
 
@@ -137,6 +140,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.task = ServerTask(rawValue: task) ?? .full
         configuration.loraModelDirectory = modelOptions.loraModelDir
         configuration.embeddingDirectory = modelOptions.embeddingDir
+        configuration.servesWebPage = !noWebPage
         configuration.controlNet = modelOptions.controlNet
         configuration.outputDirectory = outputDir
         configuration.fileTimeToLive = fileTTL == 0 ? nil : .seconds(fileTTL)

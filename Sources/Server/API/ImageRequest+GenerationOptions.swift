@@ -94,12 +94,8 @@ extension ImageRequest {
             // It goes back as a header value: no line breaks, bounded length.
             throw ServerError.invalidField(field: "user", message: "'user' must be one line of at most 256 bytes")
         }
-        if stream == true {
-            guard endpoint == .generations else {
-                throw ServerError.invalidField(field: "stream", message: "'stream' is only supported by /v1/images/generations")
-            }
-            settings.stream = true
-        }
+        // Edits stream too (OpenAI's gpt-image edits do; the web page shows their steps).
+        if stream == true { settings.stream = true }
         settings.preview = preview ?? false
         return settings
     }

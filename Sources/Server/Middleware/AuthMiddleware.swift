@@ -1,13 +1,17 @@
 import Hummingbird
 
-/// With an API key set, every request but `GET /health` (and CORS preflights, answered before
-/// this) needs `Authorization: Bearer <key>`; a missing header is refused too (sd-api-server let
+/// With an API key set, every request but `GET /health`, the web page's files (which ask for the
+/// key themselves) and CORS preflights (answered before this) needs `Authorization: Bearer <key>`; a missing header is refused too (sd-api-server let
 /// it through). The key is compared in constant time and never logged.
 struct AuthMiddleware<Context: RequestContext>: RouterMiddleware {
     let apiKey: String
+    /// Paths served to anyone (the web page's static files).
+    var publicPaths: Set<String> = []
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        if request.uri.path == "/health" { return try await next(request, context) }
+        if request.uri.path == "/health" || (request.method == .get && publicPaths.contains(request.uri.path)) {
+            return try await next(request, context)
+        }
         guard let header = request.headers[.authorization], !header.isEmpty else {
             throw ServerError.unauthorized("Unauthorized: missing API key (Authorization: Bearer <key>)")
         }
