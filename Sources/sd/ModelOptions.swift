@@ -14,7 +14,7 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "A TAESD decoder (madebyollin/taesd diffusion_pytorch_model.safetensors): much faster decoding.")
     var taesd: String?
 
-    @Option(help: "A ControlNet (ControlLDM .safetensors/.gguf, or diffusers ControlNetModel file or folder) for the model's family.")
+    @Option(help: "A ControlNet (ControlLDM .safetensors/.gguf/.pth, or diffusers ControlNetModel file or folder) for the model's family.")
     var controlNet: String?
 
     @Option(help: "Folder of LoRA files (.safetensors/.gguf/.ckpt/.pt/.bin: kohya-ss LoRA/LoCon, LyCORIS LoHa/LoKr, diffusers/PEFT), used by name: <lora:NAME:WEIGHT> in the prompt.")

@@ -42,7 +42,7 @@ public struct Checkpoint: Sendable {
     /// Opens `path` and, if given, replaces its VAE with the one in `vaePath`.
     ///
     /// - Parameters:
-    ///   - vaePath: a VAE file (`.safetensors` or `.gguf`; names `first_stage_model.*`, bare LDM
+    ///   - vaePath: a VAE file (`.safetensors`, `.gguf` or PyTorch `.ckpt`/`.pt`/`.pth`; names `first_stage_model.*`, bare LDM
     ///     `encoder.*`/`decoder.*`/`quant_conv.*`, or diffusers VAE names) or a diffusers `vae/`
     ///     folder. Its tensors replace every `first_stage_model.*` tensor of the checkpoint.
     ///   - predictionType: overrides the configs' `prediction_type` (weights cannot tell).

@@ -15,8 +15,8 @@
 // program. The object it builds is flattened into tensor names joined by "." (a state dict's
 // own names come out unchanged; a Lightning checkpoint's as `state_dict.model...`). A
 // contiguous tensor is a view into the mapping; any other layout (a transposed view saved as
-// is) is copied into memory of its own, at most the file's size in all. The legacy format
-// (torch < 1.6, a bare pickle stream) is refused with a message saying how to convert it.
+// is) is copied into memory of its own, at most the file's size (or 1 MiB) in all. The legacy
+// format (torch < 1.6, a bare pickle stream) is refused with a message saying how to convert it.
 
 /// A PyTorch `torch.save` file: its tensors as views into a read-only memory mapping, and its
 /// non-tensor values as text.
@@ -255,8 +255,9 @@ private struct Flattener {
                 name: name, dtype: dtype, shape: shape,
                 bytes: UnsafeRawBufferPointer(rebasing: source[start..<(start + byteCount)]), file: file)
         }
-        copiedBytes += byteCount
-        guard copiedBytes <= max(file.bytes.count, 1 << 20) else {
+        let (copied, overflow) = copiedBytes.addingReportingOverflow(byteCount)
+        copiedBytes = copied
+        guard !overflow, copied <= max(file.bytes.count, 1 << 20) else {
             throw WeightError.badOffsets(
                 file: file.path, tensor: name,
                 reason: "non-contiguous tensors would be copied into more bytes than the file has (\(file.bytes.count))")
