@@ -5,7 +5,7 @@ import Tensor
 
 /// The options that choose and load a model, shared by `sd generate` and `sd serve`.
 struct ModelOptions: ParsableArguments {
-    @Option(help: "Checkpoint: a .safetensors or .gguf single file, or a diffusers folder (default: the built-in model).")
+    @Option(help: "Checkpoint: a .safetensors, .gguf or PyTorch .ckpt single file, or a diffusers folder (default: the built-in model).")
     var model: String?
 
     @Option(help: "A VAE file that replaces the checkpoint's.")
@@ -14,10 +14,10 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "A TAESD decoder (madebyollin/taesd diffusion_pytorch_model.safetensors): much faster decoding.")
     var taesd: String?
 
-    @Option(help: "A ControlNet (ControlLDM .safetensors/.gguf, or diffusers ControlNetModel file or folder) for the model's family.")
+    @Option(help: "A ControlNet (ControlLDM .safetensors/.gguf/.pth, or diffusers ControlNetModel file or folder) for the model's family.")
     var controlNet: String?
 
-    @Option(help: "Folder of LoRA files (.safetensors/.gguf: kohya-ss LoRA/LoCon, LyCORIS LoHa/LoKr, diffusers/PEFT), used by name: <lora:NAME:WEIGHT> in the prompt.")
+    @Option(help: "Folder of LoRA files (.safetensors/.gguf/.ckpt/.pt/.bin: kohya-ss LoRA/LoCon, LyCORIS LoHa/LoKr, diffusers/PEFT), used by name: <lora:NAME:WEIGHT> in the prompt.")
     var loraModelDir: String?
 
     @Option(

@@ -23,7 +23,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
 
-    @Option(help: "A folder of further models (.safetensors / .gguf files and diffusers folders), chosen by a request's `model` field: the file or folder name without extension. Loaded on first use.")
+    @Option(help: "A folder of further models (.safetensors / .gguf / .ckpt files and diffusers folders), chosen by a request's `model` field: the file or folder name without extension. Loaded on first use.")
     var modelDir: String?
 
     @Option(help: "Models kept loaded at once (the least recently used idle one is unloaded first).")

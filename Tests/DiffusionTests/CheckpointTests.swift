@@ -151,10 +151,14 @@ import Testing
             try Data(#"{"unet": ["diffusers", "UNet2DConditionModel"], "vae": [null, null]}"#.utf8)
                 .write(to: URL(fileURLWithPath: folder + "/model_index.json"))
             try FileManager.default.createDirectory(atPath: folder + "/unet", withIntermediateDirectories: true)
+            #expect(
+                throws: WeightError.cannotOpen(
+                    file: folder + "/unet",
+                    reason: "no diffusion_pytorch_model.safetensors or model.safetensors (or .fp16 variant), nor a PyTorch .bin of them")
+            ) { try Checkpoint(path: folder) }
+            // Without safetensors weights the PyTorch .bin is read (here: one byte, not a zip archive).
             try Data([0]).write(to: URL(fileURLWithPath: folder + "/unet/diffusion_pytorch_model.bin"))
-            let binOnly = WeightError.cannotOpen(
-                file: folder + "/unet", reason: "only PyTorch .bin weights found; safetensors is needed (save with safe_serialization)")
-            #expect(throws: binOnly) { try Checkpoint(path: folder) }
+            #expect(throws: WeightError.badMagic(file: folder + "/unet/diffusion_pytorch_model.bin")) { try Checkpoint(path: folder) }
             #expect(throws: WeightError.self) { try Checkpoint(path: folder + "/model.ckpt") }
         }
     }

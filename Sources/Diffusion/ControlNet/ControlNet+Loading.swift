@@ -16,8 +16,8 @@ public enum ControlNetError: Error, Equatable, CustomStringConvertible {
 extension ControlNet {
     /// Loads the ControlNet at `path` for a model whose UNet has geometry `unet`.
     ///
-    /// Formats, as `Checkpoint` reads them (safetensors or GGUF, any float or quantized dtype,
-    /// memory-mapped):
+    /// Formats, as `Checkpoint` reads them (safetensors, GGUF or PyTorch `.pth`, any float or
+    /// quantized dtype, memory-mapped):
     /// - ControlLDM names `control_model.*` (lllyasviel's ControlNet 1.0 / 1.1 files; a 1.0 file
     ///   that also holds a whole Stable Diffusion model keeps only its `control_model.*` part);
     /// - the same without the prefix (`input_hint_block.*`, `zero_convs.*`, ...);

@@ -31,7 +31,7 @@ public enum LoRAError: Error, Equatable, CustomStringConvertible {
 /// A LoRA file as written by the trainers people use, read into one `LoRAModule` per adapted
 /// layer, names as in the file (resolving them onto the model's layers is `LoRAKeyResolver`'s).
 ///
-/// Formats (safetensors or GGUF, any float dtype):
+/// Formats (safetensors, GGUF or PyTorch `torch.save` files, any float dtype):
 /// - kohya-ss / A1111 LoRA and LoCon: `<module>.lora_down.weight`, `<module>.lora_up.weight`,
 ///   `<module>.alpha` (scale alpha / rank; rank when absent);
 /// - diffusers / PEFT: `<module>.lora_A.weight`, `<module>.lora_B.weight` (scale 1 unless an

@@ -24,7 +24,7 @@ public final class LoRALibrary: @unchecked Sendable {
     private var cache: [(path: String, modified: Date, file: LoRAFile)] = []
 
     /// The file extensions looked for, in order, after the name itself.
-    public static let extensions = ["safetensors", "gguf"]
+    public static let extensions = ["safetensors", "gguf", "ckpt", "pt", "pth", "bin"]
 
     public init(directory: String, capacity: Int = 8, maxCachedValues: Int = 1 << 28) {
         self.directory = directory

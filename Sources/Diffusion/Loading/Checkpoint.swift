@@ -8,9 +8,11 @@ import Tensor
 /// - a single `.safetensors` file in LDM (SD 1.x/2.x) or SGM (SDXL) naming;
 /// - a `.gguf` file as stable-diffusion.cpp writes it (the source file's LDM names), or a
 ///   UNet-only GGUF without the `model.diffusion_model.` prefix (ComfyUI-GGUF);
+/// - a PyTorch `torch.save` file (`.ckpt`, `.pt`, `.pth`, `.bin`), read by `TorchPickleFile`
+///   without running its pickle; a Lightning checkpoint's `state_dict.` prefix is dropped;
 /// - a diffusers folder (`model_index.json`; `unet/`, `vae/`, `text_encoder/`, `text_encoder_2/`
 ///   with `diffusion_pytorch_model.safetensors` or `model.safetensors`, their `.fp16` variants, or
-///   sharded `*.safetensors.index.json`).
+///   sharded `*.safetensors.index.json`; else the same as PyTorch `.bin` files).
 ///
 /// Any dtype the readers know (f32, f16, bf16, GGUF block quantizations) is kept as stored: tensors
 /// are views into the files' memory mappings, decoded only when a layer asks, so opening a model
@@ -19,6 +21,8 @@ public struct Checkpoint: Sendable {
     /// How the model is stored.
     public enum Format: String, Sendable {
         case safetensors, gguf, diffusers
+        /// A PyTorch `torch.save` zip archive (`.ckpt`, `.pt`, `.pth`, `.bin`).
+        case pytorch
     }
 
     /// The path opened (file or folder).
@@ -38,12 +42,13 @@ public struct Checkpoint: Sendable {
     /// Opens `path` and, if given, replaces its VAE with the one in `vaePath`.
     ///
     /// - Parameters:
-    ///   - vaePath: a VAE file (`.safetensors` or `.gguf`; names `first_stage_model.*`, bare LDM
+    ///   - vaePath: a VAE file (`.safetensors`, `.gguf` or PyTorch `.ckpt`/`.pt`/`.pth`; names `first_stage_model.*`, bare LDM
     ///     `encoder.*`/`decoder.*`/`quant_conv.*`, or diffusers VAE names) or a diffusers `vae/`
     ///     folder. Its tensors replace every `first_stage_model.*` tensor of the checkpoint.
     ///   - predictionType: overrides the configs' `prediction_type` (weights cannot tell).
     /// - Throws: `WeightError` naming the path: `.cannotOpen` (missing path, folder without
-    ///   `model_index.json`, a diffusers part without safetensors weights, pickle files),
+    ///   `model_index.json`, a diffusers part without weights, legacy torch < 1.6 pickles),
+    ///   `.forbiddenGlobal` (a pickle naming anything but tensor constructors),
     ///   `.duplicateTensor` (two tensors renamed onto one name), the readers' format errors, and
     ///   `ModelFamily`'s when the index holds no usable UNet.
     public init(path: String, vaePath: String? = nil, predictionType: PredictionType? = nil) throws {
@@ -108,21 +113,37 @@ public struct Checkpoint: Sendable {
         let tensors: [String: StoredTensor]
     }
 
-    /// Opens a `.safetensors` or `.gguf` file: GGUF when it starts with the GGUF magic or is named
-    /// `.gguf` (so a damaged one gets the GGUF reader's error), else safetensors.
-    /// - Throws: `WeightError.cannotOpen` for pickle checkpoints (`.ckpt`, `.pt`, `.bin`), else the readers' errors.
+    /// The extensions of PyTorch `torch.save` files.
+    public static let pytorchExtensions: Set<String> = ["ckpt", "pt", "pth", "bin"]
+
+    /// Opens a weight file by its contents first: GGUF when it starts with the GGUF magic, a
+    /// PyTorch zip archive when it starts with `PK\3\4`; else by its name (`.gguf`, the
+    /// PyTorch extensions, so a damaged one gets that reader's error), else safetensors.
+    /// - Throws: the readers' errors (`TorchPickleFile`'s for a legacy or hostile pickle).
     static func weightFile(_ path: String) throws -> WeightFile {
         let ext = (path as NSString).pathExtension.lowercased()
-        guard !["ckpt", "pt", "pth", "bin"].contains(ext) else {
-            throw WeightError.cannotOpen(
-                file: path, reason: "PyTorch pickle checkpoints are not read; convert the file to .safetensors")
-        }
         let mapped = try MappedFile(path: path)
         let hasGGUFMagic = mapped.bytes.count >= 4 && mapped.bytes.loadUnaligned(as: UInt32.self).littleEndian == 0x4655_4747  // "GGUF"
         if hasGGUFMagic || ext == "gguf" {
             return WeightFile(format: .gguf, tensors: try GGUFFile(file: mapped).tensors)
         }
+        if ZipArchive.hasSignature(mapped.bytes) || pytorchExtensions.contains(ext) {
+            return WeightFile(format: .pytorch, tensors: withoutLightningWrapper(try TorchPickleFile(file: mapped).tensors))
+        }
         return WeightFile(format: .safetensors, tensors: try SafetensorsFile(file: mapped).tensors)
+    }
+
+    /// A PyTorch Lightning checkpoint (`{'state_dict': {...}, 'global_step': ...}`, as the SD
+    /// 1.x/2.x `.ckpt` releases are) keeps the model's own names under `state_dict.`; they are
+    /// returned without it, so `KeyMap` sees what a safetensors conversion holds. Tensors of
+    /// Lightning's training state beside it (`optimizer_states`, `lr_schedulers`, `callbacks`)
+    /// are dropped. Any other file is returned as it is.
+    static func withoutLightningWrapper(_ tensors: [String: StoredTensor]) -> [String: StoredTensor] {
+        let wrapper = "state_dict."
+        let trainingState = ["optimizer_states.", "lr_schedulers.", "callbacks."]
+        let model = tensors.filter { name, _ in !trainingState.contains { name.hasPrefix($0) } }
+        guard !model.isEmpty, model.keys.allSatisfy({ $0.hasPrefix(wrapper) }) else { return tensors }
+        return Dictionary(uniqueKeysWithValues: model.map { (String($0.key.dropFirst(wrapper.count)), $0.value) })
     }
 
     /// The tensors of a diffusers folder, named `<part>/<name>` for `KeyMap`.
@@ -148,30 +169,31 @@ public struct Checkpoint: Sendable {
         return result
     }
 
-    /// The tensors of one diffusers part folder (`unet/`, `vae/`, ...).
-    /// - Throws: `WeightError.cannotOpen` naming the folder when it has no safetensors weights
-    ///   (saying so when it has only PyTorch `.bin` files).
+    /// The tensors of one diffusers part folder (`unet/`, `vae/`, ...): its safetensors weights,
+    /// else its PyTorch `.bin` weights (`diffusion_pytorch_model.bin`, `pytorch_model.bin`, their
+    /// `.fp16` variants or a sharded `*.bin.index.json`), as `from_pretrained` falls back.
+    /// - Throws: `WeightError.cannotOpen` naming the folder when it has neither.
     static func diffusersPartTensors(_ folder: String) throws -> [String: StoredTensor] {
-        let stems = ["diffusion_pytorch_model", "model"]
-        // Full precision first, as diffusers does without `variant=`.
-        for variant in ["", ".fp16"] {
-            for stem in stems {
-                let file = "\(folder)/\(stem)\(variant).safetensors"
-                if FileManager.default.fileExists(atPath: file) { return try weightFile(file).tensors }
-                let shardIndex = file + ".index.json"
-                if FileManager.default.fileExists(atPath: shardIndex) { return try shardedTensors(shardIndex) }
+        let candidates = [
+            (["diffusion_pytorch_model", "model"], "safetensors"), (["diffusion_pytorch_model", "pytorch_model"], "bin"),
+        ]
+        for (stems, ext) in candidates {
+            // Full precision first, as diffusers does without `variant=`.
+            for variant in ["", ".fp16"] {
+                for stem in stems {
+                    let file = "\(folder)/\(stem)\(variant).\(ext)"
+                    if FileManager.default.fileExists(atPath: file) { return try weightFile(file).tensors }
+                    let shardIndex = file + ".index.json"
+                    if FileManager.default.fileExists(atPath: shardIndex) { return try shardedTensors(shardIndex) }
+                }
             }
         }
-        let contents = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
-        if contents.contains(where: { $0.hasSuffix(".bin") }) {
-            throw WeightError.cannotOpen(
-                file: folder, reason: "only PyTorch .bin weights found; safetensors is needed (save with safe_serialization)")
-        }
         throw WeightError.cannotOpen(
-            file: folder, reason: "no diffusion_pytorch_model.safetensors or model.safetensors (or .fp16 variant)")
+            file: folder,
+            reason: "no diffusion_pytorch_model.safetensors or model.safetensors (or .fp16 variant), nor a PyTorch .bin of them")
     }
 
-    /// The tensors of a sharded safetensors model (`weight_map` of a `*.safetensors.index.json`).
+    /// The tensors of a sharded model (`weight_map` of a `*.safetensors.index.json` or `*.bin.index.json`).
     static func shardedTensors(_ indexPath: String) throws -> [String: StoredTensor] {
         guard let weightMap = try CheckpointConfig.readJSONObject(indexPath)["weight_map"] as? [String: String] else {
             throw WeightError.badHeader(file: indexPath, reason: "no weight_map object")

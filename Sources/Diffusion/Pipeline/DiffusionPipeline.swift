@@ -71,7 +71,7 @@ public final class DiffusionPipeline: @unchecked Sendable {
             components: try ModelComponents.load(checkpoint, tokenizer: tokenizer, fastDecoder: taesd, controlNet: controlNet), name: name)
     }
 
-    /// Loads `model` (a .safetensors or .gguf file, or a diffusers folder; nil = the built-in
+    /// Loads `model` (a .safetensors, .gguf or PyTorch .ckpt file, or a diffusers folder; nil = the built-in
     /// tiny-shapes model) with an optional separate VAE file and an optional TAESD decoder
     /// (madebyollin/taesd `diffusion_pytorch_model.safetensors`, `decoder.layers.N` names), and
     /// an optional ControlNet (`ControlNet.load`).
@@ -88,8 +88,7 @@ public final class DiffusionPipeline: @unchecked Sendable {
             let vocabulary = try BuiltInModel.file("vocab.json"), merges = try BuiltInModel.file("merges.txt")
             let tokenizer = try CLIPTokenizer(vocabulary: URL(fileURLWithPath: vocabulary), merges: URL(fileURLWithPath: merges))
             let fastDecoder = try taesd.map { path -> TAESDDecoder in
-                let file = try SafetensorsFile(path: path)
-                let index = WeightIndex(source: path, tensors: file.tensors)
+                let index = WeightIndex(source: path, tensors: try Checkpoint.weightFile(path).tensors)
                 let decoder = try TAESDDecoder(index.weights())
                 try index.checkAllConsumed(under: "decoder.")
                 return decoder

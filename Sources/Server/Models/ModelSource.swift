@@ -15,7 +15,7 @@ public struct ModelSource: Sendable, Equatable {
         self.estimatedBytes = estimatedBytes
     }
 
-    /// The models in `directory`: every `.safetensors` / `.gguf` file and every diffusers folder
+    /// The models in `directory`: every `.safetensors` / `.gguf` / `.ckpt` file and every diffusers folder
     /// (one with `model_index.json`), named by file name without its extension, in name order.
     /// Anything else (configs beside a single file, hidden files) is skipped.
     /// - Throws: `ModelDirectoryError` when the folder cannot be read or two models share a name.
@@ -36,7 +36,7 @@ public struct ModelSource: Sendable, Equatable {
                 name = entry
             } else {
                 let ext = (entry as NSString).pathExtension.lowercased()
-                guard ext == "safetensors" || ext == "gguf" else { continue }
+                guard ["safetensors", "gguf", "ckpt"].contains(ext) else { continue }
                 name = (entry as NSString).deletingPathExtension
             }
             if let other = sources[name] {
@@ -55,7 +55,7 @@ public struct ModelSource: Sendable, Equatable {
         func fileSize(_ p: String) -> Int64 { ((try? manager.attributesOfItem(atPath: p))?[.size] as? NSNumber)?.int64Value ?? 0 }
         guard isDirectory.boolValue else { return fileSize(path) }
         let files = (manager.enumerator(atPath: path)?.allObjects as? [String]) ?? []
-        return files.filter { $0.hasSuffix(".safetensors") || $0.hasSuffix(".gguf") }
+        return files.filter { $0.hasSuffix(".safetensors") || $0.hasSuffix(".gguf") || $0.hasSuffix(".bin") }
             .reduce(0) { $0 + fileSize((path as NSString).appendingPathComponent($1)) }
     }
 }

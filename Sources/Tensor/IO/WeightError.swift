@@ -20,6 +20,9 @@ public enum WeightError: Error, Equatable, CustomStringConvertible {
     case unusedTensors(file: String, tensors: [String])
     /// A mapped file was truncated or rewritten after it was loaded (`MappedFile.checkUnchanged`).
     case changedOnDisk(file: String, reason: String)
+    /// A PyTorch pickle names a Python global outside the few the reader understands (a
+    /// hostile file's `os.system`, or a pickled model class): it is refused, never called.
+    case forbiddenGlobal(file: String, global: String)
 
     public var description: String {
         switch self {
@@ -43,6 +46,9 @@ public enum WeightError: Error, Equatable, CustomStringConvertible {
         case .shapeMismatch(let file, let tensor, let expected, let actual):
             "\(file): tensor '\(tensor)' has shape \(actual), expected \(expected)"
         case .changedOnDisk(let file, let reason): "\(file): changed on disk since it was loaded: \(reason)"
+        case .forbiddenGlobal(let file, let global):
+            "\(file): the pickle uses \(global), which is not allowed (only tensors, storages and plain containers are"
+                + " read; nothing in the file is run)"
         case .unusedTensors(let file, let tensors):
             "\(file): \(tensors.count) unused tensors: \(tensors.prefix(10).joined(separator: ", "))"
                 + (tensors.count > 10 ? ", ..." : "")

@@ -36,6 +36,13 @@ struct FuzzTarget: Sendable {
                 _ = try file.tensors[name]?.toTensor()
             }
         },
+        // The zip directory, the restricted unpickler and the tensor views (copies included).
+        FuzzTarget(name: "pickle", maxLength: 4096) { bytes in
+            let file = try TorchPickleFile(file: MappedFile(name: "fuzz.pt", data: bytes))
+            for name in file.tensorNames where file.tensors[name]?.dtype.isNumeric == true {
+                _ = try file.tensor(name).toTensor()
+            }
+        },
         FuzzTarget(name: "json", maxLength: 4096) { bytes in
             _ = try ImageRequest.decodeJSON(Data(bytes))
         },

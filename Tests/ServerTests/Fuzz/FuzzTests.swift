@@ -5,8 +5,8 @@ import Testing
 import Glibc
 #endif
 
-/// Seeded mutation fuzzing of every parser that reads untrusted bytes: the safetensors and GGUF
-/// readers, the JSON request decoder, the multipart parser, PNG/JPEG decoding and the prompt
+/// Seeded mutation fuzzing of every parser that reads untrusted bytes: the safetensors, GGUF and
+/// PyTorch pickle readers, the JSON request decoder, the multipart parser, PNG/JPEG decoding and the prompt
 /// parser with the tokenizer. Each target runs `SD_FUZZ_RUNS` mutated inputs (default 2000, a
 /// few seconds, as part of the test command) from seed `SD_FUZZ_SEED` (default 1);
 /// `scripts/fuzz` runs more. A crash ends the
