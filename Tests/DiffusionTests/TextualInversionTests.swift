@@ -214,6 +214,19 @@ import Testing
         #expect(refusal([:])?.contains("no tensors") == true)
     }
 
+    /// PyTorch files as trainers and A1111 wrote them (TensorTests' torch-made fixtures): A1111's
+    /// `string_to_param` dict, the original repository's ParameterDict, diffusers' `learned_embeds.bin`.
+    @Test(arguments: [("pickle_ti_a1111.pt", [2, 32]), ("pickle_ti_parameterdict.pt", [1, 32]), ("pickle_learned_embeds.bin", [1, 32])])
+    func pyTorchEmbeddingFiles(file: String, shape: [Int]) throws {
+        let path = repositoryRoot.appendingPathComponent("Tests/TensorTests/Fixtures/\(file)").path
+        let embedding = try TextualInversion(path: path, name: "x")
+        let table = try #require(embedding.tables[.single])
+        #expect(table.shape == shape && embedding.tables.count == 1)
+        let stored = try TorchPickleFile(path: path).tensors.first { $0.key.hasPrefix("string_to_param.") || $0.key == "<tok>" }
+        #expect(try #require(stored).value.toTensor().scalars == table.scalars)
+        #expect(embedding.hash?.count == 12)
+    }
+
     @Test func folderEntriesAndRefusalsInRequests() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("emb-folder-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: folder + "/.hidden", withIntermediateDirectories: true)
