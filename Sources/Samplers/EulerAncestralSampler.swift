@@ -4,7 +4,9 @@ import Tensor
 ///
 /// Matches k-diffusion `sample_euler_ancestral` and stable-diffusion.cpp `euler_a`. With
 /// `eta = 0` it is DDIM in k-diffusion space, which is what `ddim_trailing` uses.
-/// Noise is drawn only when it is added (`sigmaUp > 0`), as stable-diffusion.cpp does.
+/// Noise is drawn only when it is added (`sigmaUp > 0`), as stable-diffusion.cpp does. On a
+/// rectified-flow denoiser the split is the flow one (`FlowAncestralStep`: the step down is
+/// rescaled before the noise is added), as stable-diffusion.cpp's and ComfyUI's RF variants.
 public struct EulerAncestralSampler: Sampler {
     /// Scale of the ancestral noise (1 = full ancestral sampling, 0 = deterministic DDIM).
     public let eta: Float
@@ -25,11 +27,14 @@ public struct EulerAncestralSampler: Sampler {
                 x = step.denoised
                 return
             }
-            let split = AncestralStep(from: step.sigma, to: step.sigmaNext, eta: Double(eta))
+            let split =
+                denoiser.noiseModel == .rectifiedFlow
+                ? FlowAncestralStep(from: step.sigma, to: step.sigmaNext, eta: Double(eta))
+                : FlowAncestralStep(varianceExploding: AncestralStep(from: step.sigma, to: step.sigmaNext, eta: Double(eta)))
             let r = split.down / step.sigma
             x = .weightedSum((Float(r), x), (Float(1 - r), step.denoised))
             if split.up > 0 {
-                x = .weightedSum((1, x), (Float(split.up) * sNoise, noise.normal(shape: x.shape)))
+                x = .weightedSum((Float(split.alpha), x), (Float(split.up) * sNoise, noise.normal(shape: x.shape)))
             }
         }
     }

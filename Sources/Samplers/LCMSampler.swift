@@ -5,7 +5,8 @@ import Tensor
 ///
 /// Matches stable-diffusion.cpp `lcm` and ComfyUI `sample_lcm` for eps and v models (no LCM
 /// boundary-condition scalings, as stable-diffusion.cpp). Use with the `lcm` schedule, cfg 1 and
-/// 2 to 8 steps.
+/// 2 to 8 steps. On a rectified-flow denoiser the re-noising is the flow one,
+/// `(1 - sigma_next) x0 + sigma_next noise` (stable-diffusion.cpp).
 public struct LCMSampler: Sampler {
     public init() {}
 
@@ -16,7 +17,7 @@ public struct LCMSampler: Sampler {
         try runSteps(x, sigmas: sigmas, denoiser: denoiser, name: "lcm", onStep: onStep) { x, step in
             x = step.denoised
             if step.sigmaNext > 0 {
-                x = .weightedSum((1, step.denoised), (Float(step.sigmaNext), noise.normal(shape: x.shape)))
+                x = denoiser.noiseModel.noised(step.denoised, noise: noise.normal(shape: x.shape), sigma: Float(step.sigmaNext))
             }
         }
     }

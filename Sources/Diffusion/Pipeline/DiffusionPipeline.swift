@@ -256,7 +256,7 @@ public final class DiffusionPipeline: @unchecked Sendable {
             let seed = options.seed &+ UInt64(index)
             var rng = options.rng.makeSource(seed: seed)
             let noise = rng.normal(shape: latentShape)
-            let x = initLatent.map { Tensor.weightedSum((1, $0), (sigmas[0], noise)) } ?? Tensor.weightedSum((sigmas[0], noise))
+            let x = initLatent.map { parameterization.noiseModel.noised($0, noise: noise, sigma: sigmas[0]) } ?? Tensor.weightedSum((sigmas[0], noise))
             extras.control?.step = 0
             let report: (SamplerStep) throws -> Void = { [control = extras.control] step in
                 control?.step = step.index + 1

@@ -17,6 +17,8 @@ struct MaskBlendingDenoiser<Base: Denoiser>: Denoiser {
         keptOriginal = original * (mask.scaled(by: -1) + 1)
     }
 
+    var noiseModel: NoiseModel { base.noiseModel }
+
     func denoise(_ x: Tensor, sigma: Float) throws -> Tensor {
         try base.denoise(x, sigma: sigma) * mask + keptOriginal
     }

@@ -25,12 +25,15 @@ public protocol Parameterization: Sendable {
     func scalings(sigma: Float) -> DenoiserScalings
     /// The timestep the network is conditioned on at `sigma`.
     func timestep(forSigma sigma: Float) -> Float
+    /// How noisy samples are made (variance-exploding unless said otherwise).
+    var noiseModel: NoiseModel { get }
 }
 
 extension Parameterization {
     /// The table's fractional timestep (k-diffusion `sigma_to_t` without quantizing, as
     /// stable-diffusion.cpp uses it).
     public func timestep(forSigma sigma: Float) -> Float { table.timestep(forSigma: sigma) }
+    public var noiseModel: NoiseModel { .varianceExploding }
 }
 
 /// Noise prediction (SD 1.x, SD 2.x base, SDXL): c_skip 1, c_out -sigma, c_in 1 / sqrt(sigma^2 + 1).
@@ -72,6 +75,8 @@ public struct ParameterizedDenoiser<Model: NoisePredictor, P: Parameterization>:
         self.model = model
         self.parameterization = parameterization
     }
+
+    public var noiseModel: NoiseModel { parameterization.noiseModel }
 
     public func denoise(_ x: Tensor, sigma: Float) throws -> Tensor {
         let c = parameterization.scalings(sigma: sigma)

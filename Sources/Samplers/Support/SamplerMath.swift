@@ -20,6 +20,35 @@ struct AncestralStep {
     }
 }
 
+/// The ancestral split of a rectified-flow step (stable-diffusion.cpp `get_ancestral_step_flow`,
+/// ComfyUI's `sample_euler_ancestral_RF`): down to `down` deterministically, scale by `alpha`
+/// (the signal that `x = (1 - s) x0 + s noise` keeps from `down` to `sigmaNext`), then add noise of
+/// std `up`, so that x is a sample at `sigmaNext`. eta is clamped to 1, past which it has no
+/// real solution.
+struct FlowAncestralStep {
+    let down: Double
+    let up: Double
+    let alpha: Double
+
+    init(from sigma: Double, to sigmaNext: Double, eta: Double) {
+        let down = max(0, min(sigmaNext, sigmaNext * (1 + (sigmaNext / sigma - 1) * min(eta, 1))))
+        guard eta > 0, sigma > 0, sigmaNext > 0, down < 1 else {
+            (self.down, up, alpha) = (sigmaNext, 0, 1)
+            return
+        }
+        let alpha = (1 - sigmaNext) / (1 - down)
+        let term = max(-1, min(1, down / sigmaNext * alpha))
+        (self.down, self.up, self.alpha) = (down, sigmaNext * max(0, 1 - term * term).squareRoot(), alpha)
+    }
+}
+
+extension FlowAncestralStep {
+    /// A variance-exploding split in the same form (no rescaling).
+    init(varianceExploding step: AncestralStep) {
+        (down, up, alpha) = (step.down, step.up, 1)
+    }
+}
+
 /// d = (x - D) / sigma, the Karras ODE derivative (k-diffusion `to_d`).
 func derivative(_ x: Tensor, denoised: Tensor, sigma: Double) -> Tensor {
     Tensor.weightedSum((Float(1 / sigma), x), (Float(-1 / sigma), denoised))
