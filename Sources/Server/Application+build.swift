@@ -48,6 +48,7 @@ public func buildApplication(
     JobRoutes(state: state).register(on: router)
     FileRoutes(state: state).register(on: router)
     ModelRoutes(state: state).register(on: router)
+    A1111Routes(state: state).register(on: router)
 
     let limiter = ConnectionLimiter(limit: configuration.maxConnections, logger: log)
     let overflowDeadline = TimeAmount(configuration.overflowDeadline)
