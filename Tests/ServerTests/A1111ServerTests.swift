@@ -69,7 +69,7 @@ import Testing
             #expect(info.samplerName == "DPM++ 2M" && info.scheduler == "Karras")
             #expect(info.width == 64 && info.height == 64 && info.steps == 3 && info.cfgScale == 7)
             #expect(info.batchSize == 1 && info.nIter == 1 && info.clipSkip == 1 && info.sdModelName == "tiny-shapes")
-            #expect(info.prompt == o.prompt && info.negativePrompt == o.negativePrompt)
+            #expect(info.prompt == "a red circle on a blue background" && info.negativePrompt == "lowres, bad anatomy")
             #expect(info.infotexts == [expected.parameters])
             #expect(info.jobTimestamp.count == 14 && info.jobTimestamp.allSatisfy(\.isNumber))
             // `parameters` echoes the request, unknown fields included.

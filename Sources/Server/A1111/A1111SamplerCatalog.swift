@@ -105,7 +105,8 @@ enum A1111SamplerCatalog {
                 message: "'scheduler' names a schedule this server does not have: '\(schedulerText.prefix(60))' (one of \(schedulers.map(\.label).joined(separator: ", ")))")
         }
         let schedule = scheduler?.kind ?? sampler.automaticSchedule
-        let label = scheduler.flatMap { $0.kind == nil ? nil : $0.label } ?? "Automatic"
+        // "Automatic" is reported as what it chose where A1111's table says (Karras).
+        let label = schedulers.first { $0.kind != nil && $0.kind == schedule && $0.name != "normal" }?.label ?? "Automatic"
         return Choice(sampler: sampler.kind, schedule: schedule, samplerName: sampler.name, schedulerLabel: label)
     }
 
