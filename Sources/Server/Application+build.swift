@@ -50,6 +50,7 @@ public func buildApplication(
     JobRoutes(state: state).register(on: router)
     FileRoutes(state: state).register(on: router)
     ModelRoutes(state: state).register(on: router)
+    A1111Routes(state: state).register(on: router)
     if configuration.servesWebPage {
         let assets = WebRoutes.load()
         if assets == nil { log.warning("the web page's files (swift-sd_Server.resources beside the binary) were not found; GET / answers 404") }

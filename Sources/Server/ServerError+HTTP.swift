@@ -23,7 +23,8 @@ extension ServerError {
         case WeightError.changedOnDisk:
             // The pool checks the files before each generation; this is a change in between.
             self = .internalError("a weight file of the model changed on disk; the next request loads the model again")
-        case GenerationError.cancelled, is CancellationError:
+        case GenerationError.cancelled, is CancellationError, is GenerationInterruption:
+            // An interruption reaches here only from a model that does not keep its pictures.
             self = .cancelled("the generation was cancelled")
         case let error as DecodingError:
             self = ServerError.decoding(error)

@@ -113,7 +113,8 @@ public final class DiffusionPipeline: @unchecked Sendable {
 
     /// Runs a request: `options.count` pictures with seeds seed, seed + 1, ...
     /// `progress` is called after every step; throwing from it (e.g. `CancellationError`) stops
-    /// the run and the error propagates.
+    /// the run and the error propagates, except `GenerationInterruption`, which ends the current
+    /// picture early (decoded from the step's estimate) and skips to the next or stops there.
     /// - Throws: `GenerationError.invalidOption` for a bad field (named), errors from `progress`.
     public func generate(
         _ options: GenerationOptions, limits: GenerationOptions.Limits = .init(),
@@ -258,16 +259,28 @@ public final class DiffusionPipeline: @unchecked Sendable {
             let noise = rng.normal(shape: latentShape)
             let x = initLatent.map { parameterization.noiseModel.noised($0, noise: noise, sigma: sigmas[0]) } ?? Tensor.weightedSum((sigmas[0], noise))
             extras.control?.step = 0
+            // The estimate an interruption (A1111's skip / interrupt) keeps as the picture.
+            var lastDenoised: Tensor?
             let report: (SamplerStep) throws -> Void = { [control = extras.control] step in
                 control?.step = step.index + 1
+                lastDenoised = step.denoised
                 try progress(
                     GenerationProgress(
                         imageIndex: index, imageCount: options.count, step: step.index, stepCount: step.count,
                         sigma: step.sigma, denoised: step.denoised))
             }
-            let latent = try Self.sample(
-                x, sigmas: sigmas, sampler: sampler, predictor: predictor, parameterization: parameterization, blend: blend,
-                noise: &rng, onStep: report)
+            let latent: Tensor
+            var interruption: GenerationInterruption?
+            do {
+                latent = try Self.sample(
+                    x, sigmas: sigmas, sampler: sampler, predictor: predictor, parameterization: parameterization, blend: blend,
+                    noise: &rng, onStep: report)
+            } catch let stop as GenerationInterruption {
+                // Only `progress` throws these, so a step has reported its estimate.
+                guard let lastDenoised else { throw stop }
+                latent = lastDenoised
+                interruption = stop
+            }
             // A one-shot run gives the text encoder's and network's packed weights back before the
             // decoder's activations (the largest, 1.3 GB at 512x512) are allocated.
             if freesWeightsBeforeDecoding { PackedWeights.releaseAll() }
@@ -279,6 +292,7 @@ public final class DiffusionPipeline: @unchecked Sendable {
             let text = parameters(
                 options, seed: seed, width: width, height: height, loras: loras, embeddings: cond.embeddings + (uncond?.embeddings ?? []))
             results.append(GeneratedImage(image: image, seed: seed, latent: latent, parameters: text))
+            if interruption == .stop { break }
         }
         return results
     }

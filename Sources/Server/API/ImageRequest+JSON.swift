@@ -115,12 +115,7 @@ extension ImageRequest {
         let wrongType = ServerError.invalidField(
             field: "control_image", message: "'control_image' must be a base64 picture or a file object {\"id\": \"file_...\"}")
         if let text = try? c.decode(String.self, forKey: .controlImage) {
-            var payload = Substring(text)
-            if payload.hasPrefix("data:"), let comma = payload.firstIndex(of: ",") { payload = payload[payload.index(after: comma)...] }
-            guard let bytes = Data(base64Encoded: String(payload), options: .ignoreUnknownCharacters), !bytes.isEmpty else {
-                throw ServerError.invalidField(field: "control_image", message: "'control_image' is not valid base64")
-            }
-            return .upload(Upload(filename: nil, contentType: nil, bytes: [UInt8](bytes)))
+            return .upload(try Base64Upload.decode(text, field: "control_image"))
         }
         guard let reference = try? c.decode(FileReference.self, forKey: .controlImage) else { throw wrongType }
         return .storedFile(id: reference.id)
@@ -130,27 +125,9 @@ extension ImageRequest {
     /// too large for its type as "not valid JSON" with no field at all.
     static let integerFields = ["n", "width", "height", "steps", "seed", "clip_skip", "output_compression"]
 
-    /// Decodes a JSON body, naming the field in every error; its shape is bounded first
-    /// (`JSONBudget`), so no field, ignored or not, can make decoding allocate a multiple of
-    /// the body.
+    /// Decodes a JSON body, naming the field in every error (`JSONBodyDecoder`).
     /// - Throws: `ServerError.invalidField`.
     static func decodeJSON(_ data: Data) throws -> ImageRequest {
-        try data.withUnsafeBytes { try JSONBudget().check($0) }
-        do {
-            return try JSONDecoder().decode(ImageRequest.self, from: data)
-        } catch let error as DecodingError {
-            if case .dataCorrupted(let context) = error, context.codingPath.isEmpty,
-                let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
-            {
-                for field in integerFields {
-                    guard let number = object[field] as? NSNumber, !(number is Bool) else { continue }
-                    let value = number.doubleValue
-                    if !value.isFinite || value.rounded() != value || abs(value) > 9.2e18 {
-                        throw ServerError.invalidField(field: field, message: "'\(field)' must be an integer in range")
-                    }
-                }
-            }
-            throw ServerError.decoding(error)
-        }
+        try JSONBodyDecoder.decode(ImageRequest.self, from: data, integerFields: integerFields)
     }
 }

@@ -119,6 +119,14 @@ actor JobQueue {
         try? cancel(id)
     }
 
+    /// A1111's interrupt and skip of a running job (see `GenerationInterruption`); false when it
+    /// is not running.
+    func interrupt(_ id: String, skipOnly: Bool) -> Bool {
+        guard case .found(let record, _) = machine.lookup(id), record.status == .generating, let control = jobs[id]?.control else { return false }
+        if skipOnly { control.skip() } else { control.interrupt() }
+        return true
+    }
+
     /// The job's current state.
     /// - Throws: `ServerError.notFound` or `.gone`.
     func snapshot(_ id: String) throws -> Snapshot {
@@ -167,6 +175,7 @@ actor JobQueue {
                     try GenerationCancellation { control.isCancelled }.withValue {
                         try generator.generate(options, limits: limits) { step in
                             if control.isCancelled { throw GenerationError.cancelled }
+                            if let interruption = control.takeInterruption() { throw interruption }
                             let preview = wantsPreview ? generator.preview(step.denoised) : nil
                             let progress = Self.progress(step, since: startTime, preview: preview)
                             control.progress = progress

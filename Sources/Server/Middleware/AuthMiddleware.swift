@@ -1,8 +1,11 @@
+import Foundation
 import Hummingbird
 
 /// With an API key set, every request but `GET /health`, the web page's files (which ask for the
-/// key themselves) and CORS preflights (answered before this) needs `Authorization: Bearer <key>`; a missing header is refused too (sd-api-server let
-/// it through). The key is compared in constant time and never logged.
+/// key themselves) and CORS preflights (answered before this) needs `Authorization: Bearer <key>`;
+/// a missing header is refused too (sd-api-server let it through). A1111 clients send
+/// `--api-auth` credentials as HTTP Basic (`user:password`): those pass when the password, or the
+/// whole `user:password`, is the key. The key is compared in constant time and never logged.
 struct AuthMiddleware<Context: RequestContext>: RouterMiddleware {
     let apiKey: String
     /// Paths served to anyone (the web page's static files).
@@ -16,10 +19,27 @@ struct AuthMiddleware<Context: RequestContext>: RouterMiddleware {
             throw ServerError.unauthorized("Unauthorized: missing API key (Authorization: Bearer <key>)")
         }
         let parts = header.split(separator: " ", omittingEmptySubsequences: true)
-        guard parts.count == 2, parts[0].lowercased() == "bearer", Self.constantTimeEqual(Array(parts[1].utf8), Array(apiKey.utf8)) else {
+        guard parts.count == 2, accepts(scheme: parts[0].lowercased(), credentials: parts[1]) else {
             throw ServerError.unauthorized("Unauthorized: Invalid API key.")
         }
         return try await next(request, context)
+    }
+
+    private func accepts(scheme: String, credentials: Substring) -> Bool {
+        let key = Array(apiKey.utf8)
+        switch scheme {
+        case "bearer":
+            return Self.constantTimeEqual(Array(credentials.utf8), key)
+        case "basic":
+            guard let decoded = Data(base64Encoded: String(credentials)) else { return false }
+            let pair = [UInt8](decoded)
+            let password = pair.firstIndex(of: UInt8(ascii: ":")).map { Array(pair[($0 + 1)...]) } ?? []
+            // Both compared, so the time does not tell which form matched.
+            let byPassword = Self.constantTimeEqual(password, key), byPair = Self.constantTimeEqual(pair, key)
+            return byPassword || byPair
+        default:
+            return false
+        }
     }
 
     /// Equal length and bytes, in time that depends only on the lengths.

@@ -76,6 +76,9 @@ public final class ModelPool: @unchecked Sendable {
         return requested
     }
 
+    /// Where model `name`'s weights are; nil for a name the pool does not have.
+    public func source(named name: String) -> ModelSource? { sources[name] }
+
     /// Every model, default first, with whether it is loaded now.
     public var statuses: [Status] {
         condition.lock()
