@@ -49,6 +49,8 @@ let package = Package(
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
+        // libwebpmux's pkg-config entry requires libwebp's: both libraries, one name.
+        .systemLibrary(name: "CWebP", pkgConfig: "libwebpmux", providers: [.apt(["libwebp-dev"])]),
         .target(name: "CSIMD"),
         .target(name: "SIMDMath", swiftSettings: swiftSettings),
         .target(name: "TensorKernels", dependencies: ["CSIMD", "SIMDMath"], swiftSettings: avx512Settings),
@@ -57,7 +59,7 @@ let package = Package(
             name: "Tensor", dependencies: ["CBLAS", "CSIMD", "SIMDMath", "TensorKernels", "TensorKernelsAVX2"],
             swiftSettings: swiftSettings),
         .target(name: "Samplers", dependencies: ["Tensor"], swiftSettings: swiftSettings),
-        .target(name: "Diffusion", dependencies: ["Tensor", "Samplers", "CPNG", "CTurboJPEG"], swiftSettings: swiftSettings),
+        .target(name: "Diffusion", dependencies: ["Tensor", "Samplers", "CPNG", "CTurboJPEG", "CWebP"], swiftSettings: swiftSettings),
         .target(
             name: "Server",
             dependencies: [
