@@ -4,7 +4,8 @@
 Run by scripts/test (and so by CI) after the Swift tests: it starts the release `sd serve` binary
 with the built-in model and an API key, then calls `client.images.generate` and
 `client.images.edit` with both response formats and checks what comes back (counts, seeds,
-picture sizes, downloads, WebP output), and runs `sd generate -o x.webp`. Needs `pip install openai`. Prints 'N passed, N failed' last.
+picture sizes, downloads, WebP output), scrapes `/metrics` without the key, and runs
+`sd generate -o x.webp`. Needs `pip install openai`. Prints 'N passed, N failed' last.
 """
 import base64
 import io
@@ -140,6 +141,13 @@ def main():
             assert r.output_format == "webp", r
             assert webp_size(base64.b64decode(r.data[0].b64_json)) == (64, 48)
 
+        def metrics_need_no_key():
+            with urllib.request.urlopen(base + "/metrics", timeout=30) as resp:
+                assert resp.headers["Content-Type"].startswith("text/plain; version=0.0.4"), resp.headers
+                text = resp.read().decode()
+            succeeded = [line for line in text.splitlines() if line.startswith('sd_jobs_finished_total{state="succeeded"}')]
+            assert succeeded and float(succeeded[0].split()[-1]) >= 1, succeeded
+
         def cli_writes_webp():
             path = os.path.join(outputs, "cli.webp")
             subprocess.run([BINARY, "generate", "-p", "a red circle", "--steps", "2", "--width", "64", "--height", "64",
@@ -173,7 +181,7 @@ def main():
         for name, fn in [("images.generate b64_json n=2", generate_b64), ("images.generate url + download", generate_url),
                          ("images.edit b64_json", edit_b64), ("images.edit url with mask", edit_url_with_mask),
                          ("wrong key -> 401", wrong_key_is_rejected), ("bad size -> 400 OpenAI error", bad_field_is_an_openai_error),
-                         ("images.generate webp", generate_webp),
+                         ("images.generate webp", generate_webp), ("/metrics without the key", metrics_need_no_key),
                          ("sd generate -o x.webp", cli_writes_webp)]:
             check(name, fn)
         failed = sum(1 for _, e in results if e is not None)

@@ -1,13 +1,15 @@
 import Hummingbird
 
-/// With an API key set, every request but `GET /health` (and CORS preflights, answered before
-/// this) needs `Authorization: Bearer <key>`; a missing header is refused too (sd-api-server let
+/// With an API key set, every request but `GET /health` and `GET /metrics` (and CORS preflights,
+/// answered before this) needs `Authorization: Bearer <key>`; a missing header is refused too (sd-api-server let
 /// it through). The key is compared in constant time and never logged.
 struct AuthMiddleware<Context: RequestContext>: RouterMiddleware {
     let apiKey: String
+    /// For load balancers and Prometheus scrapers, which are simplest to run without the key.
+    static var openPaths: Set<String> { ["/health", "/metrics"] }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        if request.uri.path == "/health" { return try await next(request, context) }
+        if Self.openPaths.contains(request.uri.path) { return try await next(request, context) }
         guard let header = request.headers[.authorization], !header.isEmpty else {
             throw ServerError.unauthorized("Unauthorized: missing API key (Authorization: Bearer <key>)")
         }
