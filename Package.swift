@@ -44,11 +44,15 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         // Already resolved through Hummingbird; named so the server can order its graceful shutdown.
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        // `GET /metrics`; its swift-metrics and swift-atomics are already in the graph (Hummingbird, NIO).
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
+        // libwebpmux's pkg-config entry requires libwebp's: both libraries, one name.
+        .systemLibrary(name: "CWebP", pkgConfig: "libwebpmux", providers: [.apt(["libwebp-dev"])]),
         .target(name: "CSIMD"),
         .target(name: "SIMDMath", swiftSettings: swiftSettings),
         .target(name: "TensorKernels", dependencies: ["CSIMD", "SIMDMath"], swiftSettings: avx512Settings),
@@ -57,7 +61,7 @@ let package = Package(
             name: "Tensor", dependencies: ["CBLAS", "CSIMD", "SIMDMath", "TensorKernels", "TensorKernelsAVX2"],
             swiftSettings: swiftSettings),
         .target(name: "Samplers", dependencies: ["Tensor"], swiftSettings: swiftSettings),
-        .target(name: "Diffusion", dependencies: ["Tensor", "Samplers", "CPNG", "CTurboJPEG"], swiftSettings: swiftSettings),
+        .target(name: "Diffusion", dependencies: ["Tensor", "Samplers", "CPNG", "CTurboJPEG", "CWebP"], swiftSettings: swiftSettings),
         .target(
             name: "Server",
             dependencies: [
@@ -66,6 +70,7 @@ let package = Package(
                 .product(name: "MultipartKit", package: "multipart-kit"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             resources: [.copy("Web")],
             swiftSettings: swiftSettings),

@@ -15,7 +15,7 @@ public func buildApplication(
         logger: logger)
 }
 
-/// Builds the HTTP server over a pool of models: routes, middleware (CORS, errors, auth), the job
+/// Builds the HTTP server over a pool of models: routes, middleware (CORS, metrics, errors, auth), the job
 /// queue, the file sweeper, and the connection limits and idle timeout.
 /// - Parameter onListening: called once the socket is bound (and the graceful-shutdown signal
 ///   handlers of `runService` are in place).
@@ -42,6 +42,7 @@ public func buildApplication(
     let router = Router(context: ServerRequestContext.self)
     // Outermost first: CORS headers go on every answer, errors included.
     router.add(middleware: CORSMiddleware())
+    router.add(middleware: HTTPMetricsMiddleware(metrics: queue.metrics))
     router.add(middleware: ErrorMiddleware(maxBodySize: configuration.maxBodySize))
     if let key = configuration.apiKey {
         router.add(middleware: AuthMiddleware(apiKey: key, publicPaths: configuration.servesWebPage ? WebRoutes.publicPaths : []))
@@ -56,6 +57,7 @@ public func buildApplication(
         if assets == nil { log.warning("the web page's files (swift-sd_Server.resources beside the binary) were not found; GET / answers 404") }
         WebRoutes(assets: assets).register(on: router)
     }
+    MetricsRoutes(state: state).register(on: router)
 
     let limiter = ConnectionLimiter(limit: configuration.maxConnections, logger: log)
     let overflowDeadline = TimeAmount(configuration.overflowDeadline)

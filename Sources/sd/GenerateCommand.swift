@@ -82,8 +82,11 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int?
 
-    @Option(name: [.short, .long], help: "Output PNG; numbered (name-1.png, ...) when n > 1.")
+    @Option(name: [.short, .long], help: "Output file: .webp and .jpg/.jpeg by their extension, PNG otherwise; numbered (name-1.png, ...) when n > 1.")
     var output = "output.png"
+
+    @Option(help: "JPEG/WebP quality 0-100, as the API's output_compression (default: JPEG 90, WebP 100 = lossless).")
+    var outputCompression: Int?
 
     @Flag(help: "Keep the UNet's packed weights in memory while decoding (by default a single picture frees them first, lowering the peak by the UNet's size).")
     var keepWeights = false
@@ -93,6 +96,11 @@ struct GenerateCommand: ParsableCommand {
 
     func run() throws {
         TensorStorage.useSingleHeapArena()
+        // Any other extension keeps writing PNG, as before there was a choice.
+        let format = ImageFileFormat(pathExtension: URL(fileURLWithPath: output).pathExtension) ?? .png
+        if let outputCompression, !(0...100).contains(outputCompression) {
+            throw ValidationError("--output-compression must be between 0 and 100")
+        }
         if let threads {
             guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
             Parallel.threadCount = threads
@@ -147,7 +155,7 @@ struct GenerateCommand: ParsableCommand {
 
         for (i, result) in results.enumerated() {
             let path = results.count == 1 ? output : numbered(output, i + 1)
-            try Data(result.pngWithParameters()).write(to: URL(fileURLWithPath: path))
+            try Data(result.encoded(as: format, compression: outputCompression)).write(to: URL(fileURLWithPath: path))
             print("\(path): seed \(result.seed)")
             if let saveLatent {
                 var writer = SafetensorsWriter(metadata: ["seed": "\(result.seed)", "parameters": result.parameters])

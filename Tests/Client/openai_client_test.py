@@ -4,7 +4,8 @@
 Run by scripts/test (and so by CI) after the Swift tests: it starts the release `sd serve` binary
 with the built-in model and an API key, then calls `client.images.generate` and
 `client.images.edit` with both response formats and checks what comes back (counts, seeds,
-picture sizes, downloads). Needs `pip install openai`. Prints 'N passed, N failed' last.
+picture sizes, downloads, WebP output), scrapes `/metrics` without the key, and runs
+`sd generate -o x.webp`. Needs `pip install openai`. Prints 'N passed, N failed' last.
 """
 import base64
 import io
@@ -32,6 +33,19 @@ def free_port():
 def png_size(data: bytes):
     assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
     return struct.unpack(">II", data[16:24])
+
+
+def webp_size(data: bytes):
+    """Width and height of a WebP: lossy (VP8), lossless (VP8L) or extended (VP8X) container."""
+    assert data[:4] == b"RIFF" and data[8:12] == b"WEBP", "not a WebP"
+    kind = data[12:16]
+    if kind == b"VP8X":
+        return (int.from_bytes(data[24:27], "little") + 1, int.from_bytes(data[27:30], "little") + 1)
+    if kind == b"VP8L":
+        bits = int.from_bytes(data[21:25], "little")
+        return ((bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1)
+    assert kind == b"VP8 ", kind
+    return struct.unpack("<HH", data[26:30])
 
 
 def solid_png(width, height, rgb):
@@ -121,6 +135,27 @@ def main():
             with urllib.request.urlopen(req, timeout=30) as resp:
                 assert png_size(resp.read()) == (64, 64)
 
+        def generate_webp():
+            r = client.images.generate(model="tiny-shapes", prompt="a red circle", size="64x48", output_format="webp",
+                                       output_compression=80, response_format="b64_json", extra_body=small)
+            assert r.output_format == "webp", r
+            assert webp_size(base64.b64decode(r.data[0].b64_json)) == (64, 48)
+
+        def metrics_need_no_key():
+            with urllib.request.urlopen(base + "/metrics", timeout=30) as resp:
+                assert resp.headers["Content-Type"].startswith("text/plain; version=0.0.4"), resp.headers
+                text = resp.read().decode()
+            succeeded = [line for line in text.splitlines() if line.startswith('sd_jobs_finished_total{state="succeeded"}')]
+            assert succeeded and float(succeeded[0].split()[-1]) >= 1, succeeded
+
+        def cli_writes_webp():
+            path = os.path.join(outputs, "cli.webp")
+            subprocess.run([BINARY, "generate", "-p", "a red circle", "--steps", "2", "--width", "64", "--height", "64",
+                            "-o", path], check=True, stdout=subprocess.DEVNULL, timeout=120)
+            with open(path, "rb") as f:
+                data = f.read()
+            assert webp_size(data) == (64, 64) and data[20] & 0x08, data[:40]  # VP8X flag: an EXIF chunk
+
         def wrong_key_is_rejected():
             from openai import AuthenticationError
 
@@ -145,7 +180,9 @@ def main():
 
         for name, fn in [("images.generate b64_json n=2", generate_b64), ("images.generate url + download", generate_url),
                          ("images.edit b64_json", edit_b64), ("images.edit url with mask", edit_url_with_mask),
-                         ("wrong key -> 401", wrong_key_is_rejected), ("bad size -> 400 OpenAI error", bad_field_is_an_openai_error)]:
+                         ("wrong key -> 401", wrong_key_is_rejected), ("bad size -> 400 OpenAI error", bad_field_is_an_openai_error),
+                         ("images.generate webp", generate_webp), ("/metrics without the key", metrics_need_no_key),
+                         ("sd generate -o x.webp", cli_writes_webp)]:
             check(name, fn)
         failed = sum(1 for _, e in results if e is not None)
         print(f"{len(results) - failed} passed, {failed} failed")

@@ -28,7 +28,7 @@ import Testing
         (#"{"prompt": "x", "rng": "dice"}"#, "rng"),
         (#"{"prompt": "x", "clip_skip": 40}"#, "clip_skip"),
         (#"{"prompt": "x", "response_format": "gif"}"#, "response_format"),
-        (#"{"prompt": "x", "output_format": "webp"}"#, "output_format"),
+        (#"{"prompt": "x", "output_format": "gif"}"#, "output_format"),
         (#"{"prompt": "x", "control_image": {"id": "file_1"}}"#, "control_image"),
         (#"{"prompt": 5}"#, "prompt"),
         (#"{"prompt": ""}"#, "prompt"),

@@ -18,8 +18,9 @@ public enum JPEG {
         }
     }
 
-    /// Encodes `image` as a baseline JPEG, 4:2:0, at `quality` 1-100 (clamped).
-    public static func encode(_ image: RGBImage, quality: Int = 90) -> [UInt8] {
+    /// Encodes `image` as a baseline JPEG, 4:2:0, at `quality` 1-100 (clamped). `exif` (a TIFF
+    /// block, see `EXIF`, under 64 KiB) goes into an APP1 segment.
+    public static func encode(_ image: RGBImage, quality: Int = 90, exif: [UInt8]? = nil) -> [UInt8] {
         guard let handle = tjInitCompress() else { preconditionFailure("JPEG: tjInitCompress failed") }
         defer { tjDestroy(handle) }
         var buffer: UnsafeMutablePointer<UInt8>?
@@ -32,7 +33,37 @@ public enum JPEG {
         defer { tjFree(buffer) }
         // Compression of a valid in-memory RGB buffer cannot fail but for memory exhaustion.
         precondition(status == 0 && buffer != nil, "JPEG: tjCompress2 failed: \(String(cString: tjGetErrorStr2(handle)))")
-        return Array(UnsafeBufferPointer(start: buffer, count: Int(size)))
+        let jpeg = Array(UnsafeBufferPointer(start: buffer, count: Int(size)))
+        guard let exif else { return jpeg }
+        return insertingAPP1(Array("Exif".utf8) + [0, 0] + exif, into: jpeg)
+    }
+
+    /// Largest APP1 payload: a segment's 16-bit length counts itself.
+    public static let maxAPP1Payload = 0xFFFF - 2
+
+    /// `payload` as an APP1 segment after SOI and the JFIF APP0 that TurboJPEG writes (where
+    /// Pillow puts EXIF too; readers look for it among the leading APPn segments).
+    static func insertingAPP1(_ payload: [UInt8], into jpeg: [UInt8]) -> [UInt8] {
+        precondition(payload.count <= maxAPP1Payload, "JPEG: APP1 payload of \(payload.count) bytes")
+        var at = 2
+        if jpeg.count > 6, jpeg[2] == 0xFF, jpeg[3] == 0xE0 { at = 4 + (Int(jpeg[4]) << 8 | Int(jpeg[5])) }
+        let length = payload.count + 2
+        return Array(jpeg[..<at]) + [0xFF, 0xE1, UInt8(length >> 8), UInt8(length & 0xFF)] + payload + Array(jpeg[at...])
+    }
+
+    /// The TIFF block of the first EXIF APP1 segment, or nil. Walks the segments before the
+    /// first scan only, bounded by the data.
+    public static func exifBlock(_ data: [UInt8]) -> [UInt8]? {
+        guard data.count > 3, data[0] == 0xFF, data[1] == 0xD8 else { return nil }
+        var at = 2
+        while at + 4 <= data.count, data[at] == 0xFF {
+            let marker = data[at + 1], length = Int(data[at + 2]) << 8 | Int(data[at + 3])
+            guard marker != 0xDA, length >= 2, at + 2 + length <= data.count else { return nil }
+            let body = data[(at + 4)..<(at + 2 + length)]
+            if marker == 0xE1, body.starts(with: Array("Exif".utf8) + [0, 0]) { return Array(body.dropFirst(6)) }
+            at += 2 + length
+        }
+        return nil
     }
 
     /// Decodes a JPEG (greyscale, YCbCr or CMYK) to 8-bit RGB. Pictures above `maxPixels` are

@@ -77,18 +77,16 @@ extension ImageRequest {
             settings.format = format
         }
         if let outputFormat {
-            switch outputFormat.lowercased() {
-            case "png": settings.outputFormat = .png
-            case "jpeg", "jpg": settings.outputFormat = .jpeg
-            default:
-                throw ServerError.invalidField(field: "output_format", message: "'output_format' must be png or jpeg, got '\(outputFormat.prefix(40))'")
+            guard let format = ResponseSettings.OutputFormat(pathExtension: outputFormat) else {
+                throw ServerError.invalidField(field: "output_format", message: "'output_format' must be png, jpeg or webp, got '\(outputFormat.prefix(40))'")
             }
+            settings.outputFormat = format
         }
         if let outputCompression {
             guard (0...100).contains(outputCompression) else {
                 throw ServerError.invalidField(field: "output_compression", message: "'output_compression' must be between 0 and 100")
             }
-            settings.jpegQuality = max(1, outputCompression)
+            settings.outputCompression = outputCompression
         }
         if let user, user.utf8.count > 256 || user.contains(where: { $0.isNewline || $0 == "\0" }) {
             // It goes back as a header value: no line breaks, bounded length.

@@ -26,9 +26,9 @@ struct ImageRequest: Sendable, Equatable {
     var strength: Float?
     /// `url` (default) or `b64_json`.
     var responseFormat: String?
-    /// `png` (default) or `jpeg`.
+    /// `png` (default), `jpeg` or `webp`.
     var outputFormat: String?
-    /// JPEG quality 0-100 (OpenAI's `output_compression`).
+    /// JPEG / WebP quality 0-100 (OpenAI's `output_compression`; WebP 100 is lossless).
     var outputCompression: Int?
     var user: String?
     /// The picture that steers the model's ControlNet.

@@ -1,5 +1,5 @@
-/// The success body of the image endpoints: `{"created", "data": [{"url" | "b64_json",
-/// "prompt", "seed"}]}` (absent keys omitted, as sd-api-server and OpenAI).
+/// The success body of the image endpoints: `{"created", "output_format", "data": [{"url" |
+/// "b64_json", "prompt", "seed"}]}` (absent keys omitted, as sd-api-server and OpenAI).
 struct ImageResponse: Codable, Equatable, Sendable {
     struct Item: Codable, Equatable, Sendable {
         var url: String?
@@ -19,4 +19,11 @@ struct ImageResponse: Codable, Equatable, Sendable {
 
     var created: Int
     var data: [Item]
+    /// png, jpeg or webp (OpenAI's gpt-image and stable-diffusion.cpp's server send it).
+    var outputFormat: String?
+
+    enum CodingKeys: String, CodingKey {
+        case created, data
+        case outputFormat = "output_format"
+    }
 }

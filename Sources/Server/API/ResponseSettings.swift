@@ -1,3 +1,4 @@
+import Diffusion
 import Foundation
 
 /// How a finished request is answered: the parts of the request that are about the response,
@@ -8,17 +9,14 @@ struct ResponseSettings: Sendable, Equatable {
         case b64JSON = "b64_json"
     }
 
-    enum OutputFormat: String, Sendable {
-        case png, jpeg
-
-        var fileExtension: String { rawValue == "jpeg" ? "jpg" : "png" }
-        var mediaType: String { self == .png ? "image/png" : "image/jpeg" }
-    }
+    /// png, jpeg or webp (the library's, shared with the CLI).
+    typealias OutputFormat = ImageFileFormat
 
     var format: Format = .url
     var outputFormat: OutputFormat = .png
-    /// JPEG quality, 1-100.
-    var jpegQuality = 90
+    /// OpenAI's `output_compression`, 0-100; nil: the format's default. `ImageFileFormat` maps
+    /// it (JPEG quality; WebP quality, 100 lossless).
+    var outputCompression: Int?
     /// Echoed in the `user` response header (sd-api-server); generated when absent.
     var user: String
     /// The prompt as given, echoed in each data item.

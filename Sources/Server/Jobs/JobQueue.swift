@@ -45,6 +45,8 @@ actor JobQueue {
     }
 
     private let models: ModelPool
+    /// Job outcomes and step and picture times, for `GET /metrics`.
+    nonisolated let metrics: ServerMetrics
     private let limits: GenerationOptions.Limits
     private let retryAfter: Int
     private let logger: Logger
@@ -53,8 +55,9 @@ actor JobQueue {
     private var jobs: [String: Job] = [:]
     private var idleWaiters: [CheckedContinuation<Void, Never>] = []
 
-    init(models: ModelPool, configuration: ServerConfiguration, logger: Logger) {
+    init(models: ModelPool, configuration: ServerConfiguration, logger: Logger, metrics: ServerMetrics = ServerMetrics()) {
         self.models = models
+        self.metrics = metrics
         self.limits = configuration.limits
         self.retryAfter = configuration.retryAfterSeconds
         self.logger = logger
@@ -166,15 +169,19 @@ actor JobQueue {
         logger.debug("job started", metadata: ["job": "\(id)"])
         let models = self.models, model = job.model, limits = self.limits
         let control = job.control, events = job.events, wantsPreview = job.wantsPreview, render = job.render
+        let metrics = self.metrics
         let thread = Thread { [self] in
             let startTime = Date()
             let outcome = Result<ImageResponse, any Error> {
                 // Loads the model on its first use (the wait counts as this job's running time).
                 let images = try models.withModel(model) { generator in
+                    let began = ContinuousClock.now
+                    var steps = StepTimer<ContinuousClock.Instant>()
                     // Also inside the prompt encodes, where no step reports yet.
-                    try GenerationCancellation { control.isCancelled }.withValue {
+                    let images = try GenerationCancellation { control.isCancelled }.withValue {
                         try generator.generate(options, limits: limits) { step in
                             if control.isCancelled { throw GenerationError.cancelled }
+                            if let took = steps.report(image: step.imageIndex, at: .now) { metrics.stepFinished(took) }
                             if let interruption = control.takeInterruption() { throw interruption }
                             let preview = wantsPreview ? generator.preview(step.denoised) : nil
                             let progress = Self.progress(step, since: startTime, preview: preview)
@@ -182,6 +189,8 @@ actor JobQueue {
                             events.yield(.progress(progress))
                         }
                     }
+                    metrics.imagesGenerated(images.count, in: began.duration(to: .now))
+                    return images
                 }
                 // A cancel that lands during the last step still wins: nothing is stored.
                 if control.isCancelled { throw GenerationError.cancelled }
@@ -200,6 +209,7 @@ actor JobQueue {
         switch outcome {
         case .success(let response):
             status = .completed
+            metrics.jobFinished(.succeeded)
             if var job = jobs[id] {
                 if job.keepsResult { job.result = response }
                 job.finished = Date()
@@ -225,8 +235,13 @@ actor JobQueue {
         }
     }
 
+    /// Every job that does not succeed ends here (failed, or cancelled queued or running).
     private func finishJob(_ id: String, error: ServerError) {
         guard var job = jobs[id] else { return }
+        switch error {
+        case .cancelled, .shuttingDown: metrics.jobFinished(.cancelled)
+        default: metrics.jobFinished(.failed)
+        }
         job.error = error
         job.finished = Date()
         jobs[id] = job

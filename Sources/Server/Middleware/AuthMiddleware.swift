@@ -1,18 +1,20 @@
 import Foundation
 import Hummingbird
 
-/// With an API key set, every request but `GET /health`, the web page's files (which ask for the
-/// key themselves) and CORS preflights (answered before this) needs `Authorization: Bearer <key>`;
-/// a missing header is refused too (sd-api-server let it through). A1111 clients send
+/// With an API key set, every request but `GET /health` and `GET /metrics` (load balancers and
+/// Prometheus scrapers are simplest to run without the key), the web page's files (which ask for
+/// the key themselves) and CORS preflights (answered before this) needs `Authorization: Bearer
+/// <key>`; a missing header is refused too (sd-api-server let it through). A1111 clients send
 /// `--api-auth` credentials as HTTP Basic (`user:password`): those pass when the password, or the
 /// whole `user:password`, is the key. The key is compared in constant time and never logged.
 struct AuthMiddleware<Context: RequestContext>: RouterMiddleware {
     let apiKey: String
     /// Paths served to anyone (the web page's static files).
     var publicPaths: Set<String> = []
+    static var openPaths: Set<String> { ["/health", "/metrics"] }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        if request.uri.path == "/health" || (request.method == .get && publicPaths.contains(request.uri.path)) {
+        if Self.openPaths.contains(request.uri.path) || (request.method == .get && publicPaths.contains(request.uri.path)) {
             return try await next(request, context)
         }
         guard let header = request.headers[.authorization], !header.isEmpty else {

@@ -50,6 +50,7 @@ struct FileRoutes {
         switch (name as NSString).pathExtension.lowercased() {
         case "png": "image/png"
         case "jpg", "jpeg": "image/jpeg"
+        case "webp": "image/webp"
         case "json": "application/json"
         case "txt", "md": "text/plain; charset=utf-8"
         default: "application/octet-stream"
