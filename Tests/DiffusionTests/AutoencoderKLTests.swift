@@ -28,6 +28,29 @@ import Testing
         #expect(nmse(image, expectedImage) <= 1e-5, "\(name) image: \(describeDifference(image, expectedImage))")
     }
 
+    /// The SD3 / FLUX VAE layout: 16 latent channels, no quant_conv / post_quant_conv, FLUX's
+    /// `ae.safetensors` names (no prefix), and its latent transform (scale 0.3611, shift 0.1159).
+    /// Golden: Tests/Golden/generate_vae16_goldens.py (diffusers `AutoencoderKL`). Measured: mean
+    /// NMSE 2.4e-13, latent 2.3e-13, decoded picture 1.6e-13.
+    @Test func sixteenChannelVAEWithoutQuantConvsMatchesDiffusers() throws {
+        let golden = try GoldenCase("vae_tiny_flux16")
+        let vae = try AutoencoderKL(golden.index.weights(), groups: 4)
+        try golden.index.checkAllConsumed()
+        #expect(vae.encoder.latentChannels == 16 && vae.decoder.latentChannels == 16)
+        let scale = LatentScale(scalingFactor: 0.3611, shiftFactor: 0.1159)
+
+        let (mean, logVariance) = vae.encode(try golden.input("image"))
+        let expectedMean = try golden.output("mean"), expectedLatent = try golden.output("latent")
+        #expect(nmse(mean, expectedMean) <= 1e-10, "mean: \(describeDifference(mean, expectedMean))")
+        #expect(nmse(logVariance, try golden.output("logvar")) <= 1e-10)
+        let latent = scale.latent(fromVAE: mean)
+        #expect(nmse(latent, expectedLatent) <= 1e-10, "latent: \(describeDifference(latent, expectedLatent))")
+
+        let image = vae.decode(scale.vae(fromLatent: try golden.input("latent")))
+        let expectedImage = try golden.output("image")
+        #expect(nmse(image, expectedImage) <= 1e-10, "image: \(describeDifference(image, expectedImage))")
+    }
+
     /// The built-in tiny-shapes VAE, fp16 single file (LDM names, 1x1-conv attention) against the fp32
     /// diffusers folder it was converted from: fixture vae_tiny_shapes from
     /// `TINY_SHAPES=<tiny-shapes folder> python Tests/Golden/generate_vae_goldens.py`. The difference is
