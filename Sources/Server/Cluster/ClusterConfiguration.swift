@@ -14,6 +14,9 @@ public struct ClusterConfiguration: Sendable {
     public var pollInterval: Duration = .milliseconds(500)
     /// Leases a job may be given (the first run included) before it fails.
     public var maxAttempts = 3
+    /// Longest wait for one database call before a route answers 503 or a heartbeat counts
+    /// as failed (the pool waits for a connection indefinitely while the database is down).
+    public var requestTimeout: Duration = .seconds(5)
     /// Connections this replica keeps to the database at most.
     public var maxConnections = 10
     /// Finished jobs answer 410 from `jobTimeToLive` until this long after they finished; then

@@ -32,7 +32,7 @@ final class ClusterJobs: Sendable {
     func prepare(_ wire: ImageRequest, endpoint: ImageRequest.Endpoint, state: ServerState) async throws -> PreparedImageRequest {
         var context = state.mappingContext
         if case .storedFile(let id)? = wire.controlImage, FileStore.isValidID(id), (try? state.store.contents(id)) == nil,
-            let bytes = try await guarded({ try await store.contents(id) })?.bytes
+            let bytes = try await guarded({ [store] in try await store.contents(id) })?.bytes
         {
             context.storedFile = { $0 == id ? bytes : nil }
         }
@@ -44,7 +44,7 @@ final class ClusterJobs: Sendable {
     ///   database errors.
     func submit(body: ByteBuffer, contentType: String, endpoint: ImageRequest.Endpoint, model: String) async throws -> JobStatusResponse {
         let id = "job_\(UUID().uuidString.lowercased())"
-        let inserted = try await guarded {
+        let inserted = try await guarded { [store, maxQueued] in
             try await store.insert(id: id, endpoint: endpoint, contentType: contentType, body: body, model: model, maxQueued: maxQueued)
         }
         guard inserted else { throw ServerError.queueFull(retryAfter: retryAfter) }
@@ -54,7 +54,7 @@ final class ClusterJobs: Sendable {
 
     /// The poll answer; nil when the database has no such job (the caller asks its local queue).
     func status(_ id: String) async throws -> JobStatusResponse? {
-        guard let record = try await guarded({ try await store.record(id) }) else { return nil }
+        guard let record = try await guarded({ [store] in try await store.record(id) }) else { return nil }
         return try record.response(timeToLive: timeToLive)
     }
 
@@ -63,7 +63,7 @@ final class ClusterJobs: Sendable {
     /// - Throws: `ServerError.conflict` when it already finished, `.gone` when that was long ago.
     func cancel(_ id: String) async throws -> JobStatusResponse? {
         let cancelled = Self.json(ServerError.cancelled("the job was cancelled").body.error)
-        if try await guarded({ try await store.requestCancel(id, error: cancelled) }) == nil {
+        if try await guarded({ [store] in try await store.requestCancel(id, error: cancelled) }) == nil {
             guard let body = try await status(id) else { return nil }
             throw ServerError.conflict("job \(id) is already \(body.status)")
         }
@@ -72,19 +72,19 @@ final class ClusterJobs: Sendable {
 
     // MARK: Files
 
-    func file(_ id: String) async throws -> FileObject? { try await guarded { try await store.file(id) } }
-    func contents(_ id: String) async throws -> (bytes: [UInt8], object: FileObject)? { try await guarded { try await store.contents(id) } }
-    func files() async throws -> [FileObject] { try await guarded { try await store.files() } }
-    func deleteFile(_ id: String) async throws -> Bool { try await guarded { try await store.deleteFile(id) } }
+    func file(_ id: String) async throws -> FileObject? { try await guarded { [store] in try await store.file(id) } }
+    func contents(_ id: String) async throws -> (bytes: [UInt8], object: FileObject)? { try await guarded { [store] in try await store.contents(id) } }
+    func files() async throws -> [FileObject] { try await guarded { [store] in try await store.files() } }
+    func deleteFile(_ id: String) async throws -> Bool { try await guarded { [store] in try await store.deleteFile(id) } }
 
     /// Runs a database call; its failures (connection refused or lost, the server restarting, a
     /// statement error) become a 503 with `Retry-After`, logged, and never crash the server.
-    func guarded<T>(_ body: () async throws -> T) async throws -> T {
+    func guarded<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
         guard ready.isSet else {
             throw ServerError.unavailable("the job database is not ready yet; retry shortly", retryAfter: retryAfter)
         }
         do {
-            return try await body()
+            return try await withDeadline(configuration.requestTimeout, body)
         } catch let error as ServerError {
             throw error
         } catch {

@@ -32,10 +32,15 @@ struct ClusterWorker: Sendable {
                 let load = await state.queue.load
                 if slots.available > 0 && load.pending == 0 && load.running < state.configuration.maxConcurrentJobs {
                     do {
-                        let ended = try await store.endAbandoned(maxAttempts: configuration.maxAttempts, exhausted: exhausted, cancelled: cancelled)
+                        let ended = try await withDeadline(configuration.requestTimeout) { [store, configuration] in
+                            try await store.endAbandoned(maxAttempts: configuration.maxAttempts, exhausted: exhausted, cancelled: cancelled)
+                        }
                         if ended > 0 { logger.warning("ended \(ended) abandoned cluster job(s) (out of attempts or cancelled)") }
                         let sentAt = clock.now
-                        if let job = try await store.claim(lease: configuration.leaseDuration, maxAttempts: configuration.maxAttempts) {
+                        let claimed = try await withDeadline(configuration.requestTimeout) { [store, configuration] in
+                            try await store.claim(lease: configuration.leaseDuration, maxAttempts: configuration.maxAttempts)
+                        }
+                        if let job = claimed {
                             failures = 0
                             slots.take()
                             logger.info("leased cluster job", metadata: ["job": "\(job.id)", "attempt": "\(job.attempt)"])
@@ -95,7 +100,12 @@ struct ClusterWorker: Sendable {
                 let action: ClusterLease<ContinuousClock.Instant>.Action
                 do {
                     let text = progress == written ? nil : progress.map { ClusterJobs.json($0) }
-                    if let cancel = try await store.renew(job, lease: configuration.leaseDuration, progress: text) {
+                    // A renewal that hangs must still end before the lease does.
+                    let limit = min(configuration.requestTimeout, configuration.leaseDuration / 3)
+                    let answer = try await withDeadline(limit) { [store, configuration] in
+                        try await store.renew(job, lease: configuration.leaseDuration, progress: text)
+                    }
+                    if let cancel = answer {
                         written = progress
                         action = lease.update { $0.renewed(sentAt: sentAt, cancelRequested: cancel) }
                     } else {
@@ -151,7 +161,11 @@ struct ClusterWorker: Sendable {
                         let (bytes, object) = try state.store.contents(id)
                         files.append((object, bytes))
                     }
-                    if try await store.complete(job, result: ClusterJobs.json(response), files: files) {
+                    let result = ClusterJobs.json(response), stored = files
+                    let held = try await withDeadline(configuration.requestTimeout) { [store] in
+                        try await store.complete(job, result: result, files: stored)
+                    }
+                    if held {
                         logger.info("completed cluster job", metadata: ["job": "\(job.id)", "attempt": "\(job.attempt)", "files": "\(files.count)"])
                     } else {
                         logger.warning("discarded the result of a cluster job another replica took over", metadata: ["job": "\(job.id)"])
@@ -159,11 +173,15 @@ struct ClusterWorker: Sendable {
                 case .fail, .markCancelled:
                     let error = error ?? .internalError("the generation failed")
                     let status: JobQueueStateMachine<ContinuousClock.Instant>.Status = finish == .fail ? .failed : .cancelled
-                    if try await store.end(job, state: status, error: ClusterJobs.json(error.body.error)) {
+                    let text = ClusterJobs.json(error.body.error)
+                    let held = try await withDeadline(configuration.requestTimeout) { [store] in
+                        try await store.end(job, state: status, error: text)
+                    }
+                    if held {
                         logger.info("cluster job \(status.rawValue)", metadata: ["job": "\(job.id)"])
                     }
                 case .release:
-                    try await store.release(job, cancelled: cancelled)
+                    try await withDeadline(configuration.requestTimeout) { [store] in try await store.release(job, cancelled: cancelled) }
                     logger.info("released cluster job back to the queue", metadata: ["job": "\(job.id)"])
                 case .discard:
                     logger.warning("discarded the result of a cluster job whose lease was lost", metadata: ["job": "\(job.id)"])
