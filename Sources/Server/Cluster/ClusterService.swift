@@ -30,12 +30,19 @@ struct ClusterService: Service {
         options.options.maximumConnections = configuration.maxConnections
         options.options.minimumConnections = min(2, configuration.maxConnections)
         options.options.connectTimeout = .seconds(5)
+        // After the database restarts, the pool notices its dead idle connections at their next
+        // keep-alive query; at the default 30 s that was 30 s of 503s. A query every 5 s per idle
+        // connection costs little.
+        options.options.keepAliveBehavior = .init(frequency: .seconds(5))
         return PostgresClient(configuration: options, backgroundLogger: logger)
     }
 
     func run() async throws {
+        // Detached, so the pool does not close itself at the start of graceful shutdown
+        // (`PostgresClient.run` watches for it): the worker still writes its released jobs
+        // then. It is cancelled last, below.
+        let pool = Task.detached { [client] in await client.run() }
         await withDiscardingTaskGroup { group in
-            group.addTask { await client.run() }
             if await migrate() {
                 jobs.markReady()
                 logger.info("cluster mode: replica \(jobs.configuration.replicaID) on \(jobs.configuration.database.redacted)")
@@ -45,9 +52,10 @@ struct ClusterService: Service {
             // The worker also stops when the local queue does, which is the first step of the
             // shutdown: polls keep their database until the HTTP server has drained.
             try? await gracefulShutdown()
-            // Stops the pool and the sweeper.
-            group.cancelAll()
+            group.cancelAll()  // the sweeper
         }
+        pool.cancel()
+        await pool.value
     }
 
     /// Creates or updates the schema, retrying every few seconds while the database is
