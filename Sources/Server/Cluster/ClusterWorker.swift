@@ -72,6 +72,10 @@ struct ClusterWorker: Sendable {
             var request = try await jobs.prepare(wire, endpoint: job.endpoint, state: state)
             request.settings.stream = false
             prepared = request
+        } catch ServerError.unavailable {
+            // The database failed while fetching a control picture: let another try run it.
+            await write(job, .release, error: nil, response: nil)
+            return
         } catch {
             // It was valid where it was submitted; this replica differs (models, limits, files).
             await write(job, .fail, error: ServerError(error), response: nil)
