@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdCore
 import Logging
 import NIOCore
+import ServiceLifecycle
 
 /// Builds the HTTP server over one loaded model (named `configuration.modelName` or its own name).
 /// - Throws: as the pool's `buildApplication`.
@@ -34,10 +35,17 @@ public func buildApplication(
         log.warning("the output folder \(store.root.path) is not writable (\(String(cString: strerror(errno)))); generations fail until it is")
     }
     let queue = JobQueue(models: models, configuration: configuration, logger: log)
-    let state = ServerState(
+    var state = ServerState(
         configuration: configuration, queue: queue, store: store,
         renderer: ImageResponseRenderer(store: store, urlPrefix: configuration.resolvedDownloadURLPrefix),
         models: models, logger: log)
+    var services: [any Service] = [FileSweeper(store: store, interval: configuration.fileSweepInterval, logger: log)]
+    if let cluster = configuration.cluster {
+        let client = ClusterService.makeClient(cluster, logger: log)
+        let jobs = ClusterJobs(store: ClusterJobStore(client: client, owner: cluster.replicaID, logger: log), configuration: cluster, server: configuration)
+        state.cluster = jobs
+        services.append(ClusterService(client: client, jobs: jobs, state: state, logger: log))
+    }
 
     let router = Router(context: ServerRequestContext.self)
     // Outermost first: CORS headers go on every answer, errors included.
@@ -76,7 +84,7 @@ public func buildApplication(
             // Past every slot, accepting pauses, so the process stays under its open-file limit.
             availableConnectionsDelegate: MaximumAvailableConnections(
                 configuration.maxConnections + configuration.connectionHeadroom, logger: log)),
-        services: [FileSweeper(store: store, interval: configuration.fileSweepInterval, logger: log)],
+        services: services,
         onServerRunning: { _ in onListening() },
         logger: log)
     return ImageServerApplication(base: base, queue: queue)

@@ -62,6 +62,10 @@ public struct ServerConfiguration: Sendable {
     /// request has had its 503 by then).
     public var overflowDeadline: Duration = .seconds(1)
 
+    /// Cluster mode (`--database-url`): asynchronous jobs and their files shared through
+    /// PostgreSQL by every replica; nil runs the embedded queue alone.
+    public var cluster: ClusterConfiguration?
+
     public init() {}
 
     /// The URL prefix that image URLs start with.

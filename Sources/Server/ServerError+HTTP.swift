@@ -77,7 +77,7 @@ extension ServerError {
         case .gone: .gone
         case .conflict: .conflict
         case .cancelled: .init(code: 499, reasonPhrase: "Client Closed Request")
-        case .shuttingDown, .tooManyConnections: .serviceUnavailable
+        case .shuttingDown, .tooManyConnections, .unavailable: .serviceUnavailable
         case .insufficientStorage: .init(code: 507, reasonPhrase: "Insufficient Storage")
         case .internalError: .internalServerError
         }
@@ -100,6 +100,7 @@ extension ServerError {
         case .cancelled: (type, param, code) = ("cancelled", nil, "cancelled")
         case .shuttingDown: (type, param, code) = ("server_error", nil, "shutting_down")
         case .tooManyConnections: (type, param, code) = ("server_error", nil, "too_many_connections")
+        case .unavailable: (type, param, code) = ("server_error", nil, "unavailable")
         case .insufficientStorage: (type, param, code) = ("server_error", nil, "insufficient_storage")
         case .internalError: (type, param, code) = ("server_error", nil, nil)
         }
@@ -110,7 +111,8 @@ extension ServerError {
     func response() -> Response {
         var headers: HTTPFields = [.contentType: "application/json"]
         switch self {
-        case .queueFull(let retryAfter), .tooManyConnections(let retryAfter): headers[.retryAfter] = String(retryAfter)
+        case .queueFull(let retryAfter), .tooManyConnections(let retryAfter), .unavailable(_, let retryAfter):
+            headers[.retryAfter] = String(retryAfter)
         default: break
         }
         let encoder = JSONEncoder()

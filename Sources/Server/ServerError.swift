@@ -27,6 +27,9 @@ public enum ServerError: Error, Equatable, CustomStringConvertible {
     case shuttingDown
     /// Every connection slot is taken (`--max-connections`); try again after `retryAfter` seconds.
     case tooManyConnections(retryAfter: Int)
+    /// A service the request needs (cluster mode's database) cannot be reached; try again after
+    /// `retryAfter` seconds (503).
+    case unavailable(String, retryAfter: Int)
     /// The output file could not be stored: the disk or the quota is full (507).
     case insufficientStorage(String)
     /// A bug or an environment failure (an output folder that is not writable); the message is
@@ -45,6 +48,7 @@ public enum ServerError: Error, Equatable, CustomStringConvertible {
         case .unknownModel(let name): return "the model '\(name.prefix(100))' does not exist (GET /v1/models lists them)"
         case .methodNotAllowed(let method, let path): return "method \(method) is not allowed on \(path)"
         case .bodyTooLarge(let limit): return "request body is larger than \(limit) bytes"
+        case .unavailable(let message, _): return message
         case .queueFull(let retryAfter): return "the generation queue is full; retry after \(retryAfter) s"
         case .shuttingDown: return "the server is shutting down"
         case .tooManyConnections(let retryAfter):

@@ -12,6 +12,8 @@ struct ServerState: Sendable {
     let renderer: ImageResponseRenderer
     let models: ModelPool
     let logger: Logger
+    /// Cluster mode's shared queue and files (`--database-url`); nil on a single host.
+    var cluster: ClusterJobs? = nil
 
     /// The request-to-options mapping context.
     var mappingContext: ImageRequest.Context {

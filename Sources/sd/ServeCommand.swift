@@ -84,6 +84,22 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds before a connection that sends nothing (idle keep-alive, an unfinished request head) is closed; 0 = never. Requests being answered are never cut.")
     var idleTimeout = 60
 
+    // Cluster mode.
+    @Option(help: "PostgreSQL URL (postgres://user:password@host:port/database; also DATABASE_URL in the environment): replicas with the same database share the asynchronous jobs and their files. Without it the server runs alone, as before.")
+    var databaseURL: String?
+
+    @Option(help: "Cluster mode: seconds a job's lease lasts unless renewed (a replica that dies holds its jobs this long before another takes them over).")
+    var leaseSeconds = 15
+
+    @Option(help: "Cluster mode: leases a job may be given before it fails (its replicas kept dying).")
+    var jobAttempts = 3
+
+    @Option(help: "Cluster mode: most connections this replica opens to the database.")
+    var databaseConnections = 10
+
+    @Option(help: "Cluster mode: this replica's name in the job table (default: host name and a random suffix).")
+    var replicaID: String?
+
     @Flag(help: "Do not serve the web page at / (the API routes stay).")
     var noWebPage = false
 
@@ -111,6 +127,32 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--max-loaded-models, --max-prompt-chunks and --model-memory-gb must be positive")
         }
         if let socketAddr { _ = try Self.parseSocketAddress(socketAddr) }
+        if let url = resolvedDatabaseURL {
+            do { _ = try DatabaseURL(url) } catch { throw ValidationError("--database-url: \(error)") }
+        }
+        guard leaseSeconds >= 2, jobAttempts >= 1, databaseConnections >= 2 else {
+            throw ValidationError("--lease-seconds must be at least 2, --job-attempts at least 1, --database-connections at least 2")
+        }
+    }
+
+    /// `--database-url`, else `DATABASE_URL` (empty counts as absent).
+    var resolvedDatabaseURL: String? {
+        let url = databaseURL ?? ProcessInfo.processInfo.environment["DATABASE_URL"]
+        return url?.isEmpty == false ? url : nil
+    }
+
+    /// Cluster mode's settings, nil without a database.
+    func clusterConfiguration() throws -> ClusterConfiguration? {
+        guard let url = resolvedDatabaseURL else { return nil }
+        let host = ProcessInfo.processInfo.hostName
+        var cluster = ClusterConfiguration(
+            database: try DatabaseURL(url), replicaID: replicaID ?? "\(host)-\(UUID().uuidString.prefix(8).lowercased())")
+        cluster.leaseDuration = .seconds(leaseSeconds)
+        // Several renewals fit in a lease, so one slow round trip does not lose it.
+        cluster.heartbeatInterval = min(Duration.seconds(1), Duration.seconds(leaseSeconds) / 4)
+        cluster.maxAttempts = jobAttempts
+        cluster.maxConnections = databaseConnections
+        return cluster
     }
 
     func run() async throws {
@@ -155,6 +197,13 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.logLevel = level
         configuration.idleTimeout = idleTimeout == 0 ? nil : .seconds(idleTimeout)
         configuration.maxConnections = maxConnections
+        configuration.cluster = try clusterConfiguration()
+        if let cluster = configuration.cluster {
+            logger.info("cluster mode: asynchronous jobs and their files in \(cluster.database.redacted), lease \(leaseSeconds) s")
+            if downloadURLPrefix == nil {
+                logger.warning("cluster mode without --download-url-prefix: result URLs name this replica, not the load balancer")
+            }
+        }
         // Every connection is a descriptor: take what the hard limit allows and keep the
         // connection slots (and the one-answer ones past them) under it, so accepting never
         // fails and /health keeps answering at the limit.

@@ -8,22 +8,23 @@ struct FileRoutes {
     let state: ServerState
 
     func register(on router: Router<ServerRequestContext>) {
-        let store = state.store
-        router.get("v1/files") { _, _ in try JSONResponse.make(FileList(data: store.list())) }
-        router.get("v1/files/{id}") { _, context in try JSONResponse.make(store.object(context.parameters.require("id"))) }
+        // This replica's folder, and in cluster mode the database's files of cluster jobs.
+        let store = SharedFiles(state)
+        router.get("v1/files") { _, _ in try JSONResponse.make(FileList(data: await store.list())) }
+        router.get("v1/files/{id}") { _, context in try JSONResponse.make(await store.object(context.parameters.require("id"))) }
         router.get("v1/files/{id}/content") { _, context in
-            let (bytes, object) = try store.contents(context.parameters.require("id"))
+            let (bytes, object) = try await store.contents(context.parameters.require("id"))
             return try JSONResponse.make(
                 FileContent(id: object.id, bytes: object.bytes, createdAt: object.createdAt, filename: object.filename,
                     content: Data(bytes).base64EncodedString()))
         }
-        router.get("v1/files/download/{id}") { _, context in try download(context.parameters.require("id"), name: nil) }
+        router.get("v1/files/download/{id}") { _, context in try await download(context.parameters.require("id"), name: nil, from: store) }
         router.get("v1/files/download/{id}/{name}") { _, context in
-            try download(context.parameters.require("id"), name: context.parameters.require("name"))
+            try await download(context.parameters.require("id"), name: context.parameters.require("name"), from: store)
         }
         router.delete("v1/files/{id}") { _, context in
             let id = try context.parameters.require("id")
-            return try JSONResponse.make(FileDeleted(id: id, deleted: store.delete(id)))
+            return try JSONResponse.make(FileDeleted(id: id, deleted: await store.delete(id)))
         }
         MethodGuard.refuse(on: router, path: "v1/files", allowing: [.get])
         MethodGuard.refuse(on: router, path: "v1/files/{id}", allowing: [.get, .delete])
@@ -33,8 +34,8 @@ struct FileRoutes {
     }
 
     /// The raw bytes; a given name must be the stored one (checked, never used as a path).
-    private func download(_ id: String, name: String?) throws -> Response {
-        let (bytes, object) = try state.store.contents(id)
+    private func download(_ id: String, name: String?, from store: SharedFiles) async throws -> Response {
+        let (bytes, object) = try await store.contents(id)
         if let name, name != object.filename {
             guard FileStore.isValidName(name) else { throw ServerError.invalidField(field: "file_name", message: "'\(name.prefix(60))' is not a file name") }
             throw ServerError.notFound("file \(id) has no file named \(name)")

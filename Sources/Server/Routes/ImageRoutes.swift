@@ -32,36 +32,26 @@ struct ImageRoutes {
         }
     }
 
-    /// A parsed and validated request.
-    private struct Prepared {
-        var options: GenerationOptions
-        var model: String
-        var settings: ResponseSettings
-    }
+    private typealias Prepared = PreparedImageRequest
 
     private func prepare(_ request: Request, body: RequestBody, endpoint: ImageRequest.Endpoint) async throws -> Prepared {
-        let buffer = try await BodyReader.read(body, limit: state.configuration.maxBodySize)
+        try await prepare(request, buffer: BodyReader.read(body, limit: state.configuration.maxBodySize), endpoint: endpoint)
+    }
+
+    private func prepare(_ request: Request, buffer: ByteBuffer, endpoint: ImageRequest.Endpoint) async throws -> Prepared {
         let task = state.configuration.task
         if endpoint == .generations && !task.servesGenerations || endpoint == .edits && !task.servesEdits {
             throw ServerError.notFound("\(request.uri.path) is disabled: the server runs with --task \(task.rawValue)")
         }
-        let wire: ImageRequest
-        if let boundary = try MultipartForm.boundary(ofContentType: request.headers[.contentType] ?? "") {
-            wire = try ImageRequest(form: MultipartForm(body: buffer, boundary: boundary), endpoint: endpoint)
+        let wire = try Prepared.wire(body: buffer, contentType: request.headers[.contentType] ?? "", endpoint: endpoint)
+        let prepared: Prepared
+        if let cluster = state.cluster {
+            prepared = try await cluster.prepare(wire, endpoint: endpoint, state: state)
         } else {
-            guard endpoint == .generations else {
-                throw ServerError.invalidField(field: nil, message: "/v1/images/edits takes multipart/form-data")
-            }
-            wire = try ImageRequest.decodeJSON(Data(buffer.readableBytesView))
+            prepared = try Prepared(wire: wire, endpoint: endpoint, state: state)
         }
-        let settings = try wire.responseSettings(endpoint: endpoint)
-        if endpoint == .edits && wire.image == nil {
-            throw ServerError.invalidField(field: "image", message: "missing field 'image'")
-        }
-        let model = try state.models.resolve(wire.model)
-        let options = try wire.generationOptions(state.mappingContext)
-        state.logger.debug("image request", metadata: ["prompt": "\(options.prompt)", "user": "\(settings.user)", "model": "\(model)"])
-        return Prepared(options: options, model: model, settings: settings)
+        state.logger.debug("image request", metadata: ["prompt": "\(prepared.options.prompt)", "user": "\(prepared.settings.user)", "model": "\(prepared.model)"])
+        return prepared
     }
 
     private func submit(_ prepared: Prepared, keepsResult: Bool) async throws -> JobQueue.Ticket {
@@ -147,7 +137,15 @@ struct ImageRoutes {
 
     /// The asynchronous form: 202 with the job id and where to poll.
     private func submitAsync(_ request: Request, endpoint: ImageRequest.Endpoint, pollPrefix: String) async throws -> Response {
-        var prepared = try await prepare(request, body: request.body, endpoint: endpoint)
+        let buffer = try await BodyReader.read(request.body, limit: state.configuration.maxBodySize)
+        var prepared = try await prepare(request, buffer: buffer, endpoint: endpoint)
+        if let cluster = state.cluster {
+            // Cluster mode: the validated wire request goes to the shared queue; any replica runs it.
+            var body = try await cluster.submit(
+                body: buffer, contentType: request.headers[.contentType] ?? "", endpoint: endpoint, model: prepared.model)
+            body.pollURL = pollPrefix + body.id
+            return try JSONResponse.make(body, status: .accepted, headers: [Self.userHeader: prepared.settings.user])
+        }
         prepared.settings.stream = false
         let ticket = try await submit(prepared, keepsResult: true)
         let snapshot = try await state.queue.snapshot(ticket.id)

@@ -17,10 +17,14 @@ struct JobRoutes {
     }
 
     private func status(_ id: String) async throws -> Response {
-        try JSONResponse.make(JobStatusResponse(await state.queue.snapshot(id)))
+        // Cluster mode: asynchronous jobs live in the database; the others (synchronous and
+        // streaming requests, by their x-job-id) in this replica's queue.
+        if let cluster = state.cluster, let body = try await cluster.status(id) { return try JSONResponse.make(body) }
+        return try JSONResponse.make(JobStatusResponse(await state.queue.snapshot(id)))
     }
 
     private func cancel(_ id: String) async throws -> Response {
+        if let cluster = state.cluster, let body = try await cluster.cancel(id) { return try JSONResponse.make(body) }
         try await state.queue.cancel(id)
         return try await status(id)
     }
