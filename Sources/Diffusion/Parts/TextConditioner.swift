@@ -59,16 +59,18 @@ public protocol TextConditioner: Sendable {
 }
 
 extension TokenizedPrompt {
-    /// Tokenizes `prompt` for a conditioner, with the request's embeddings that `fits` accepts.
+    /// Tokenizes `prompt` for a conditioner in each of `paddings` (SDXL frames its two towers
+    /// differently), with the request's embeddings that `fits` accepts; the embedding folder is
+    /// listed once for all of them.
     /// - Throws: `GenerationError.invalidOption` naming the prompt's field for an embedding file
     ///   that cannot be read.
-    init(
-        _ prompt: ParsedPrompt, tokenizer: CLIPTokenizer, padding: CLIPPadding, request: ConditioningRequest,
+    static func framings(
+        _ prompt: ParsedPrompt, tokenizer: CLIPTokenizer, paddings: [CLIPPadding], request: ConditioningRequest,
         fits: @escaping (TextualInversion) -> Bool
-    ) throws {
+    ) throws -> [TokenizedPrompt] {
         let vocabulary = request.embeddings.map { EmbeddingVocabulary(library: $0, tokenizer: tokenizer, fits: fits) }
         do {
-            try self.init(prompt, tokenizer: tokenizer, padding: padding, embeddings: vocabulary)
+            return try paddings.map { try TokenizedPrompt(prompt, tokenizer: tokenizer, padding: $0, embeddings: vocabulary) }
         } catch let error as EmbeddingLibrary.Failure {
             throw GenerationError.invalidOption(field: request.role.rawValue, reason: error.description)
         }

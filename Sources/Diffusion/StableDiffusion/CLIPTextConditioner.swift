@@ -23,7 +23,9 @@ public struct CLIPTextConditioner: TextConditioner {
 
     public func condition(_ prompt: ParsedPrompt, _ request: ConditioningRequest) throws -> Conditioning {
         let width = encoder.width
-        let tokens = try TokenizedPrompt(prompt, tokenizer: tokenizer, padding: padding, request: request) { $0.table(.single, width: width) != nil }
+        let tokens = try TokenizedPrompt.framings(prompt, tokenizer: tokenizer, paddings: [padding], request: request) {
+            $0.table(.single, width: width) != nil
+        }[0]
         try tokens.checkLength(request)
         let skip = request.clipSkip ?? defaultClipSkip
         let effectiveSkip = max(1, skip - missingLayers)

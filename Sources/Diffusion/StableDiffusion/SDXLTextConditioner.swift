@@ -18,9 +18,9 @@ public struct SDXLTextConditioner: TextConditioner {
         // An embedding is used only with tables for both towers (an SD 1.x one stays text).
         let (widthL, widthG) = (encoderL.width, encoderG.width)
         let fits = { (e: TextualInversion) in e.table(.clipL, width: widthL) != nil && e.table(.clipG, width: widthG) != nil }
-        let tokensL = try TokenizedPrompt(prompt, tokenizer: tokenizer, padding: .endOfText, request: request, fits: fits)
+        let framed = try TokenizedPrompt.framings(prompt, tokenizer: tokenizer, paddings: [.endOfText, .zeroAfterEnd], request: request, fits: fits)
+        let (tokensL, tokensG) = (framed[0], framed[1])
         try tokensL.checkLength(request)
-        let tokensG = try TokenizedPrompt(prompt, tokenizer: tokenizer, padding: .zeroAfterEnd, request: request, fits: fits)
         let skip = request.clipSkip ?? 2
         guard skip <= encoderL.layerCount && skip <= encoderG.layerCount else {
             throw GenerationError.invalidOption(field: "clip_skip", reason: "larger than the text encoders' layer counts")
