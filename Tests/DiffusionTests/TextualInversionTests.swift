@@ -209,6 +209,7 @@ import Testing
         #expect(refusal(["string_to_param.*": v, "string_to_param.b": v])?.contains("2 string_to_param entries") == true)
         #expect(refusal(["emb_params": Tensor(shape: [76, 8], repeating: 0.1)])?.contains("76 vectors") == true)
         #expect(refusal(["emb_params": Tensor(shape: [1, 2, 8], repeating: 0.1)])?.contains("[vectors, width]") == true)
+        #expect(refusal(["emb_params": Tensor(shape: [1, 16385], repeating: 0.1)])?.contains("width at most 16384") == true)
         #expect(refusal(["emb_params": Tensor(shape: [1, 8], values: [.nan] + Array(repeating: 0, count: 7))])?.contains("not finite") == true)
         #expect(refusal(["clip_l": v, "clip_g": pseudoRandomTensor([3, 12], seed: 5)])?.contains("3 vectors but clip_l has 2") == true)
         #expect(refusal([:])?.contains("no tensors") == true)

@@ -45,6 +45,9 @@ public struct TextualInversion: Sendable, Equatable {
 
     /// The most vectors one embedding may have: it must fit in a 75-token chunk.
     public static let maxVectors = TokenizedPrompt.tokensPerChunk
+    /// The widest table read (text encoders are 768 to 4096 wide): a mislabelled file is refused
+    /// before it is decoded.
+    public static let maxWidth = 16384
 
     /// Vectors per use (rows of each table).
     public var vectorCount: Int { tables.values.first?.shape[0] ?? 0 }
@@ -102,8 +105,8 @@ public struct TextualInversion: Sendable, Equatable {
             guard entry.tensor.dtype.isFloatingPoint else {
                 throw WeightError.notFloatingPoint(file: path, tensor: entry.key, dtype: entry.tensor.dtype.rawValue)
             }
-            guard (shape.count == 1 || shape.count == 2), let width = shape.last, width > 0 else {
-                throw TextualInversionError.badShape(file: path, tensor: entry.key, shape: shape, reason: "a vector table is [vectors, width] or [width]")
+            guard (shape.count == 1 || shape.count == 2), let width = shape.last, width > 0, width <= Self.maxWidth else {
+                throw TextualInversionError.badShape(file: path, tensor: entry.key, shape: shape, reason: "a vector table is [vectors, width] or [width], width at most \(Self.maxWidth)")
             }
             let rows = shape.count == 2 ? shape[0] : 1
             guard rows >= 1 && rows <= Self.maxVectors else {
